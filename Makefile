@@ -1,0 +1,46 @@
+# Every target sets itself up: a fresh clone needs only python3 (3.11+) and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+COLLECTIONS := build/collections
+LINK := $(COLLECTIONS)/ansible_collections/resource_sharing/aws
+
+.PHONY: venv collection demo test lint sanity pytest unit integration clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# The repo is the collection; ansible finds it through this link (see ansible.cfg).
+collection: $(LINK)
+
+$(LINK):
+	mkdir -p $(dir $(LINK))
+	ln -sfn ../../../.. $(LINK)
+
+demo: venv collection
+	$(BIN)/python scripts/demo
+
+test: lint sanity pytest
+
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+sanity: venv
+	$(BIN)/python scripts/sanity
+
+pytest: venv collection
+	$(BIN)/python -m pytest
+
+unit: venv collection
+	$(BIN)/python -m pytest tests/unit
+
+integration: venv collection
+	$(BIN)/python -m pytest tests/integration
+
+clean:
+	rm -rf build .pytest_cache
