@@ -78,7 +78,7 @@ class PlaybookRun:
 
     @property
     def changed(self) -> int:
-        return sum(changed for changed, _ in self.recap.values())
+        return sum(counts[0] for counts in self.recap.values())
 
 
 def run_playbook(
@@ -105,6 +105,7 @@ def run_playbook(
         stderr=subprocess.STDOUT,
         text=True,
         timeout=600,
+        check=False,
     )
     recap = {
         m[1]: (int(m[2]), int(m[3]) + int(m[4]))
