@@ -1,0 +1,237 @@
+"""Load a seed file: accounts' images, tags and keys, created before the server answers.
+
+The format is documented in docs/local-aws.md. Image IDs are derived from the
+account, region and image name, so the same seed always gives the same IDs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+IMAGE_STATES = ("available", "pending", "failed")
+AWS_MANAGED_EBS_KEY = "aws/ebs"
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+class SeedError(ValueError):
+    """The seed file is not in the documented format; the message says where."""
+
+
+@dataclass
+class SeedImage:
+    """One image to create, as read from the seed."""
+
+    name: str
+    state: str = "available"
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    kms_key: str | None = None
+    launch_permissions: list[str] = field(default_factory=list)
+
+
+def image_id_for(account_id: str, region: str, name: str) -> str:
+    """The image ID a seeded image gets: stable for the same account, region and name."""
+    digest = hashlib.sha256(f"{account_id}/{region}/{name}".encode()).hexdigest()
+    return f"ami-{digest[:17]}"
+
+
+def _text(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise SeedError(f"{where}: expected a string, got {value!r}")
+    return str(value)
+
+
+def _read_tags(raw: Any, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SeedError(f"{where}: tags must be a mapping of key to value")
+    return {_text(key, where): _text(value, f"{where}.{key}") for key, value in raw.items()}
+
+
+def _read_launch_permissions(raw: Any, where: str) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise SeedError(f"{where}: launch_permissions must be a list")
+    principals = []
+    for principal in raw:
+        if principal != "all" and not (isinstance(principal, str) and _ACCOUNT_ID.match(principal)):
+            raise SeedError(
+                f"{where}: launch permission {principal!r} is neither 'all' nor a quoted "
+                "12-digit account ID"
+            )
+        principals.append(principal)
+    return principals
+
+
+def _read_image(raw: Any, where: str) -> SeedImage:
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise SeedError(f"{where}: an image needs at least a name")
+    unknown = set(raw) - {
+        "name",
+        "state",
+        "description",
+        "tags",
+        "kms_key",
+        "launch_permissions",
+        "count",
+    }
+    if unknown:
+        raise SeedError(f"{where}: unknown field(s) {sorted(unknown)}")
+    state = raw.get("state", "available")
+    if state not in IMAGE_STATES:
+        raise SeedError(f"{where}: state must be one of {', '.join(IMAGE_STATES)}")
+    kms_key = raw.get("kms_key")
+    return SeedImage(
+        name=_text(raw["name"], f"{where}.name"),
+        state=state,
+        description=_text(raw.get("description", ""), f"{where}.description"),
+        tags=_read_tags(raw.get("tags"), f"{where}.tags"),
+        kms_key=None if kms_key is None else _text(kms_key, f"{where}.kms_key"),
+        launch_permissions=_read_launch_permissions(
+            raw.get("launch_permissions"), f"{where}.launch_permissions"
+        ),
+    )
+
+
+def _expand(raw: Any, where: str) -> list[SeedImage]:
+    """One image entry, or ``count`` of them when it is a generator for benchmarks."""
+    image = _read_image(raw, where)
+    count = raw.get("count")
+    if count is None:
+        return [image]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise SeedError(f"{where}.count: expected a non-negative integer")
+    try:
+        names = [image.name.format(i=i) for i in range(count)]
+    except (IndexError, KeyError, ValueError) as error:
+        raise SeedError(f"{where}.name: not a format with {{i}}: {error}") from error
+    if count > 1 and len(set(names)) != count:
+        raise SeedError(f"{where}.name: the name must use {{i}} to make {count} names unique")
+    return [
+        SeedImage(
+            name=name,
+            state=image.state,
+            description=image.description,
+            tags=dict(image.tags),
+            kms_key=image.kms_key,
+            launch_permissions=list(image.launch_permissions),
+        )
+        for name in names
+    ]
+
+
+def parse_seed(document: Any) -> dict[tuple[str, str], list[SeedImage]]:
+    """Validate a loaded seed document; return the images per (account ID, region)."""
+    if document is None:
+        return {}
+    if not isinstance(document, dict) or not isinstance(document.get("accounts"), list):
+        raise SeedError("the seed must be a mapping with an 'accounts' list")
+
+    images_by_place: dict[tuple[str, str], list[SeedImage]] = {}
+    for index, account in enumerate(document["accounts"]):
+        where = f"accounts[{index}]"
+        if not isinstance(account, dict):
+            raise SeedError(f"{where}: expected a mapping")
+        uid = account.get("uid")
+        # An unquoted uid arrives as an int and has lost any leading zeros.
+        if not isinstance(uid, str) or not _ACCOUNT_ID.match(uid):
+            raise SeedError(f"{where}.uid: expected a quoted 12-digit account ID, got {uid!r}")
+        regions = account.get("regions") or {}
+        if not isinstance(regions, dict):
+            raise SeedError(f"{where}.regions: expected a mapping of region to images")
+        for region, content in regions.items():
+            place = f"{where}.regions.{region}"
+            raw_images = (content or {}).get("images") or []
+            if not isinstance(raw_images, list):
+                raise SeedError(f"{place}.images: expected a list")
+            images = images_by_place.setdefault((uid, str(region)), [])
+            for number, raw_image in enumerate(raw_images):
+                images.extend(_expand(raw_image, f"{place}.images[{number}]"))
+            names = [image.name for image in images]
+            if len(set(names)) != len(names):
+                # AWS refuses a second image of the same name in an account and region.
+                raise SeedError(f"{place}: image names must be unique")
+    return images_by_place
+
+
+def _kms_key_arn(account_id: str, region: str, key_name: str) -> str:
+    """The ARN of the named key in the account, created (with its alias) on first use."""
+    from moto.kms.models import kms_backends
+
+    kms = kms_backends[account_id][region]
+    alias = f"alias/{key_name}"
+    if not kms.alias_exists(alias):
+        managed_by_aws = key_name == AWS_MANAGED_EBS_KEY
+        key = kms.create_key(
+            policy=None,
+            key_usage="ENCRYPT_DECRYPT",
+            key_spec="SYMMETRIC_DEFAULT",
+            description=(
+                "Default key that protects my EBS volumes when no other key is defined"
+                if managed_by_aws
+                else f"local-aws seed key {key_name}"
+            ),
+            tags=None,
+        )
+        # moto marks every key CUSTOMER; the default EBS key is AWS managed in AWS.
+        if managed_by_aws:
+            key.key_manager = "AWS"
+        kms.create_alias(key.id, alias)
+    return kms.describe_key(alias).arn
+
+
+def _create_image(account_id: str, region: str, image: SeedImage) -> str:
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.amis import Ami
+
+    backend = ec2_backends[account_id][region]
+    image_id = image_id_for(account_id, region, image.name)
+    ami = Ami(
+        backend,
+        image_id,
+        name=image.name,
+        description=image.description,
+        state=image.state,
+        architecture="x86_64",
+        virtualization_type="hvm",
+        root_device_type="ebs",
+        root_device_name="/dev/xvda",
+        region_name=f"{region}a",
+        snapshot_description=f"Root snapshot of seeded image {image.name}",
+    )
+    if image.kms_key is not None:
+        ami.ebs_snapshot.encrypted = True
+        ami.ebs_snapshot.kms_key_id = _kms_key_arn(account_id, region, image.kms_key)
+    if image.tags:
+        backend.create_tags([image_id], image.tags)
+    for principal in image.launch_permissions:
+        ami.launch_permissions.append(
+            {"Group": "all"} if principal == "all" else {"UserId": principal}
+        )
+    backend.amis[image_id] = ami
+    return image_id
+
+
+def load_seed(path: Path) -> int:
+    """Create every image of the seed file in moto's backends; return how many."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise SeedError(f"{path}: not valid YAML: {error}") from error
+    images_by_place = parse_seed(document)
+
+    created = 0
+    for (account_id, region), images in images_by_place.items():
+        for image in images:
+            _create_image(account_id, region, image)
+            created += 1
+    return created

@@ -1,0 +1,312 @@
+"""Cross-account AMI sharing for moto's EC2 backend.
+
+moto keeps one EC2 backend per (account, region) and answers every image call
+from the caller's own backend only, so an image shared with another account
+stays invisible to it. This module hooks the image methods of moto's backend
+so that launch permissions mean what AWS documents:
+
+- DescribeImages returns the caller's own images plus the images of other
+  accounts in the same region that are public or carry a ``UserId`` launch
+  permission for the caller; ``ExecutableUsers``, ``Owners``, ``ImageIds`` and
+  filters scope that set.
+- Tags stay per account: a shared image is shown to each viewer with the
+  viewer's own tags, which moto already stores per backend.
+- Only the owner may read or change an image's attributes or deregister it.
+
+``install()`` patches moto's classes in place; it neither forks nor copies
+moto. Organization and OU launch permissions are accepted but not evaluated.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+from typing import Callable
+
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.exceptions import InvalidAMIIdError
+from moto.ec2.exceptions import MalformedAMIIdError
+from moto.ec2.exceptions import UnvailableAMIIdError
+from moto.ec2.models import EC2Backend
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.amis import Ami
+from moto.ec2.models.amis import AmiBackend
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.utils import generic_filter
+
+# DescribeImages page size bounds, as the EC2 API reference gives them.
+MIN_PAGE_SIZE = 5
+MAX_PAGE_SIZE = 1000
+
+_ORIGINALS: dict[str, Callable[..., Any]] = {}
+
+
+class ImageNotOwnedError(EC2ClientError):
+    """A caller that may launch an image, but does not own it, tried to manage it."""
+
+    def __init__(self, image_id: str) -> None:
+        # AWS documents AuthFailure for using an AMI you lack permissions for;
+        # see docs/local-aws.md for why this code and not UnauthorizedOperation.
+        super().__init__("AuthFailure", f"Not authorized for image:{image_id}")
+
+
+class InvalidPaginationTokenError(EC2ClientError):
+    """A NextToken this server did not hand out."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__("InvalidPaginationToken", f"The token '{token}' is invalid.")
+
+
+def _peer_backends(backend: Any) -> Iterator[Any]:
+    """Yield the EC2 backends of every other account that has one in the caller's region."""
+    for account_id, account_backends in list(ec2_backends.items()):
+        if account_id == backend.account_id:
+            continue
+        # dict.get, not [], so that looking does not create a backend per account.
+        peer = dict.get(account_backends, backend.region_name)
+        if peer is not None:
+            yield peer
+
+
+def _has_explicit_permission(image: Ami, account_id: str) -> bool:
+    return any(lp.get("UserId") == account_id for lp in image.launch_permissions)
+
+
+def _launchable_by(image: Ami, account_id: str) -> bool:
+    return image.is_public or _has_explicit_permission(image, account_id)
+
+
+def _as_seen_by(image: Ami, viewer: Any) -> Ami:
+    """Return the image as another account sees it: same image, the viewer's tags.
+
+    A shallow copy shares the launch permissions and snapshot with the owner's
+    image; only ``ec2_backend``, which moto reads the tags from, is the viewer's.
+    """
+    view = copy.copy(image)
+    view.ec2_backend = viewer
+    return view
+
+
+def visible_images(backend: Any) -> list[Ami]:
+    """Every image the backend's account may launch in its region: own, shared, public."""
+    images = list(backend.amis.values())
+    for peer in _peer_backends(backend):
+        for image in list(peer.amis.values()):
+            if _launchable_by(image, backend.account_id):
+                images.append(_as_seen_by(image, backend))
+    return images
+
+
+def _is_known_anywhere(backend: Any, image_id: str) -> bool:
+    """Whether the ID names an image, live or deregistered, of any account in the region."""
+    for candidate in (backend, *_peer_backends(backend)):
+        if image_id in candidate.amis or image_id in candidate.deleted_amis:
+            return True
+    return False
+
+
+def _check_image_ids(backend: Any, image_ids: list[str]) -> None:
+    malformed = [image_id for image_id in image_ids if not image_id.startswith("ami-")]
+    if malformed:
+        raise MalformedAMIIdError(malformed)
+    unknown = [image_id for image_id in image_ids if not _is_known_anywhere(backend, image_id)]
+    if unknown:
+        raise InvalidAMIIdError(unknown)
+
+
+def _matches_executable_users(image: Ami, users: list[str], caller: str) -> bool:
+    for user in users:
+        if user == "all":
+            if image.is_public:
+                return True
+        elif _has_explicit_permission(image, caller if user == "self" else user):
+            return True
+    return False
+
+
+def describe_images(
+    self: Any,
+    ami_ids: list[str] | None = None,
+    filters: dict[str, Any] | None = None,
+    exec_users: list[str] | None = None,
+    owners: list[str] | None = None,
+) -> list[Ami]:
+    """DescribeImages over every image the caller may launch, scoped as AWS scopes it.
+
+    An existing image the caller may not launch is left out of an ``ImageIds``
+    answer rather than reported, as the DescribeImages reference says; an ID
+    no account has ever had is InvalidAMIID.NotFound.
+    """
+    images = visible_images(self)
+
+    if ami_ids:
+        _check_image_ids(self, ami_ids)
+        wanted_ids = set(ami_ids)
+        images = [image for image in images if image.id in wanted_ids]
+    if exec_users:
+        images = [
+            image
+            for image in images
+            if _matches_executable_users(image, exec_users, self.account_id)
+        ]
+    if owners:
+        wanted_owners = {self.account_id if owner == "self" else owner for owner in owners}
+        images = [
+            image
+            for image in images
+            if image.owner_id in wanted_owners or image.owner_alias in wanted_owners
+        ]
+    if filters:
+        images = generic_filter(filters, images)
+
+    return images
+
+
+def find_image(backend: Any, image_id: str) -> Ami:
+    """The image with that ID as the backend's account sees it, or the error AWS gives."""
+    if not image_id.startswith("ami-"):
+        raise MalformedAMIIdError([image_id])
+    for image in visible_images(backend):
+        if image.id == image_id:
+            return image
+    if image_id in backend.deleted_amis:
+        raise UnvailableAMIIdError(image_id)
+    raise InvalidAMIIdError(image_id)
+
+
+def _find_owned_image(backend: Any, image_id: str) -> Ami:
+    image = find_image(backend, image_id)
+    if image.owner_id != backend.account_id:
+        raise ImageNotOwnedError(image_id)
+    return image
+
+
+def modify_image_attribute(
+    self: Any,
+    ami_id: str,
+    launch_permissions_to_add: list[dict[str, str]],
+    launch_permissions_to_remove: list[dict[str, str]],
+) -> None:
+    """ModifyImageAttribute, allowed to the image's owner only."""
+    _find_owned_image(self, ami_id)
+    _ORIGINALS["modify_image_attribute"](
+        self, ami_id, launch_permissions_to_add, launch_permissions_to_remove
+    )
+
+
+def describe_image_attribute(self: Any, ami_id: str, attribute_name: str) -> Any:
+    """DescribeImageAttribute, allowed to the image's owner only.
+
+    moto indexes its image dict directly, so an unknown ID used to surface as
+    an HTTP 500; here it is InvalidAMIID.NotFound like every other image call.
+    """
+    image = _find_owned_image(self, ami_id)
+    # moto maps some attribute names to fields its Ami does not have.
+    return getattr(image, attribute_name, None)
+
+
+def deregister_image(self: Any, ami_id: str) -> None:
+    """DeregisterImage by the owner; other accounts' tags on the image go with it."""
+    if ami_id not in self.amis and ami_id not in self.deleted_amis:
+        _find_owned_image(self, ami_id)
+    _ORIGINALS["deregister_image"](self, ami_id)
+    for peer in _peer_backends(self):
+        peer.tags.pop(ami_id, None)
+
+
+def do_resources_exist(self: Any, resource_ids: list[str]) -> bool:
+    """Existence check for CreateTags: an image must be one the caller may launch."""
+    for resource_id in resource_ids:
+        if resource_id.startswith("ami-"):
+            find_image(self, resource_id)
+    others = [resource_id for resource_id in resource_ids if not resource_id.startswith("ami-")]
+    return _ORIGINALS["do_resources_exist"](self, others)
+
+
+def get_tags(self: Ami) -> list[dict[str, str]]:
+    """The image's tags in its ``ec2_backend``, read by key.
+
+    moto scans every tag of the account for each image it describes, which
+    makes listing thousands of images quadratic; a direct lookup gives the
+    same rows.
+    """
+    return [
+        {"resource_id": self.id, "key": key, "value": value, "resource_type": "image"}
+        for key, value in self.ec2_backend.tags.get(self.id, {}).items()
+    ]
+
+
+def _block_device_mappings(self: Ami) -> list[dict[str, Any]]:
+    """moto's root mapping, plus whether its snapshot is encrypted, as AWS reports it."""
+    mappings = _ORIGINALS["block_device_mappings"](self)
+    for mapping in mappings:
+        mapping["Ebs"]["Encrypted"] = bool(self.ebs_snapshot.encrypted)
+    return mappings
+
+
+def _encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_page_token(token: str) -> int:
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as error:
+        raise InvalidPaginationTokenError(token) from error
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidPaginationTokenError(token)
+    return offset
+
+
+def describe_images_response(self: AmisResponse) -> ActionResult:
+    """DescribeImages with MaxResults/NextToken paging, which moto ignores."""
+    answer = _ORIGINALS["describe_images_response"](self)
+    max_results = self._get_param("MaxResults")
+    next_token = self._get_param("NextToken")
+    if max_results is None and next_token is None:
+        return answer
+
+    if max_results is not None and self._get_param("ImageIds"):
+        raise EC2ClientError(
+            "InvalidParameterCombination",
+            "The parameter imageIdsSet cannot be used with the parameter maxResults",
+        )
+    page_size = MAX_PAGE_SIZE if max_results is None else int(max_results)
+    if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
+        raise EC2ClientError(
+            "InvalidParameterValue",
+            f"Value ( {page_size} ) for parameter maxResults is invalid. "
+            f"Expecting a value between {MIN_PAGE_SIZE} and {MAX_PAGE_SIZE}.",
+        )
+    offset = 0 if next_token is None else _decode_page_token(next_token)
+
+    images = answer.result["Images"]  # type: ignore[index]
+    page: dict[str, Any] = {"Images": images[offset : offset + page_size]}
+    if offset + page_size < len(images):
+        page["NextToken"] = _encode_page_token(offset + page_size)
+    return ActionResult(page)
+
+
+def install() -> None:
+    """Hook moto's EC2 image handling; calling it again changes nothing."""
+    if _ORIGINALS:
+        return
+    _ORIGINALS["modify_image_attribute"] = AmiBackend.modify_image_attribute
+    _ORIGINALS["deregister_image"] = AmiBackend.deregister_image
+    _ORIGINALS["do_resources_exist"] = EC2Backend.do_resources_exist
+    _ORIGINALS["block_device_mappings"] = Ami.block_device_mappings.fget  # type: ignore[attr-defined]
+    _ORIGINALS["describe_images_response"] = AmisResponse.describe_images
+
+    AmiBackend.describe_images = describe_images  # type: ignore[method-assign]
+    AmiBackend.modify_image_attribute = modify_image_attribute  # type: ignore[method-assign]
+    AmiBackend.describe_image_attribute = describe_image_attribute  # type: ignore[method-assign]
+    AmiBackend.deregister_image = deregister_image  # type: ignore[method-assign]
+    EC2Backend.do_resources_exist = do_resources_exist  # type: ignore[method-assign]
+    Ami.get_tags = get_tags  # type: ignore[method-assign]
+    Ami.block_device_mappings = property(_block_device_mappings)  # type: ignore[assignment,method-assign]
+    AmisResponse.describe_images = describe_images_response  # type: ignore[method-assign]
