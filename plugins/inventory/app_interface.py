@@ -1,0 +1,507 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2025, resource_sharing.aws maintainers
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin
+from ansible.utils.display import Display
+
+DOCUMENTATION = r"""
+name: app_interface
+short_description: AWS accounts and their AMI shares from app-interface style account files
+version_added: 0.1.0
+author:
+  - resource_sharing.aws maintainers
+description:
+  - Reads every C(*.yml) and C(*.yaml) file under O(data_dir) whose C($schema) is
+    C(/aws/account-1.yml) and makes one host per AWS account, named after the account's C(name).
+  - Every account is in the group C(aws_accounts). Accounts whose C(sharing) holds at least one
+    entry with the provider C(ami) are also in the group C(ami_share_sources).
+  - Each C(sharing) entry is validated and its C(account.$ref) resolved to the target account.
+    A bad entry keeps its place with C(error) set, so that the role reports it and makes no AWS
+    call for it while the good entries still run.
+  - An account file that cannot be used at all (YAML syntax error, bad C(uid), C(sharing) not a
+    list, a name or uid used twice, ...) becomes a host named after its path in the group
+    C(invalid_account_files), with the messages in C(aws_account_file_errors). The playbook
+    C(resource_sharing.aws.share_amis) fails those hosts so that the run ends failed.
+  - Every problem is also shown as a warning. Messages name the file (relative to O(data_dir)),
+    the entry index and the field.
+  - Other fields of the account files (C(automationToken), C(accountOwners), C(cleanup), ...) are
+    accepted and never copied into host variables.
+  - The host variables of an account are C(aws_account_uid) (a string of 12 digits, leading
+    zeros kept), C(aws_default_region), C(aws_supported_regions) (a list, or null) and
+    C(sharing), a list of entries with C(provider), C(regex), C(region) (as declared, or null),
+    C(account) (the resolved target, with C(name), C(uid), C(resourcesDefaultRegion) and
+    C(supportedDeploymentRegions), or null), C(error) (null, or a message) and C(source)
+    (the file and the index of the entry, for messages).
+options:
+  plugin:
+    description: Marks this file as a configuration of this plugin.
+    required: true
+    type: str
+    choices:
+      - resource_sharing.aws.app_interface
+  data_dir:
+    description:
+      - The data root of the account files. C($ref) paths are absolute from here.
+      - A relative path is relative to the directory of the inventory configuration file.
+    required: true
+    type: str
+notes:
+  - The configuration file name must end with C(app_interface.yml) or C(app_interface.yaml).
+  - A C($ref) must point straight at an account file; references do not chain.
+"""
+
+EXAMPLES = r"""
+# inventory.app_interface.yml
+plugin: resource_sharing.aws.app_interface
+data_dir: data
+
+# A source account file under data/, for example data/aws/image-builder/account.yml:
+#
+# $schema: /aws/account-1.yml
+# name: image-builder
+# uid: "123456789012"
+# resourcesDefaultRegion: us-east-1
+# sharing:
+# - provider: ami
+#   account:
+#     $ref: /aws/stage/account.yml
+#   regex: '^service-a-.*$'
+#   region: us-west-2
+"""
+
+display = Display()
+
+ACCOUNT_SCHEMA = "/aws/account-1.yml"
+ACCOUNTS_GROUP = "aws_accounts"
+SOURCES_GROUP = "ami_share_sources"
+INVALID_GROUP = "invalid_account_files"
+AMI_PROVIDER = "ami"
+KNOWN_PROVIDERS = frozenset({AMI_PROVIDER})
+
+UID_PATTERN = re.compile(r"^[0-9]{12}$")
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+# Account names become inventory host names: keep them to characters host patterns accept.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+try:
+    _YamlLoader: Any = yaml.CSafeLoader
+except AttributeError:  # PyYAML built without libyaml
+    _YamlLoader = yaml.SafeLoader
+
+
+@dataclass
+class Account:
+    """One usable account file."""
+
+    file: str
+    name: str
+    uid: str
+    default_region: str
+    supported_regions: list[str] | None
+    sharing: list[Any]
+
+    def as_target(self) -> dict[str, Any]:
+        """The target description carried by a sharing entry."""
+        return {
+            "name": self.name,
+            "uid": self.uid,
+            "resourcesDefaultRegion": self.default_region,
+            "supportedDeploymentRegions": self.supported_regions,
+        }
+
+
+@dataclass
+class DataRoot:
+    """Everything read from a data directory, before it becomes inventory."""
+
+    documents: dict[str, Any] = field(default_factory=dict)
+    accounts: dict[str, Account] = field(default_factory=dict)
+    invalid_files: dict[str, list[str]] = field(default_factory=dict)
+    sharing: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def describe_type(value: Any) -> str:
+    """A YAML reader's name for the type of a value, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"a {type(value).__name__}"
+
+
+def find_yaml_files(data_dir: Path) -> list[str]:
+    """Paths of the YAML files under data_dir, relative to it, with '/' separators, sorted."""
+    found = []
+    for directory, subdirectories, files in os.walk(data_dir):
+        subdirectories.sort()
+        for file_name in files:
+            if file_name.endswith((".yml", ".yaml")):
+                relative = os.path.relpath(os.path.join(directory, file_name), data_dir)
+                found.append(relative.replace(os.sep, "/"))
+    return sorted(found)
+
+
+def load_yaml_file(data_dir: Path, relative: str) -> tuple[Any, str | None]:
+    """The document in one file, or None and a message saying why it cannot be read."""
+    try:
+        text = (data_dir / relative).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"{relative}: not UTF-8 text (byte {exc.start})"
+    except OSError as exc:
+        return None, f"{relative}: cannot be read: {exc.strerror}"
+
+    try:
+        return yaml.load(text, Loader=_YamlLoader), None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
+        return None, f"{relative}: YAML syntax error at {where}: {problem}"
+
+
+def is_account_document(document: Any) -> bool:
+    """Whether a parsed file declares the AWS account schema."""
+    return isinstance(document, dict) and document.get("$schema") == ACCOUNT_SCHEMA
+
+
+def check_region(value: Any) -> str | None:
+    """Why value is not a region name, or None when it is one."""
+    if not isinstance(value, str):
+        return f"must be a region name such as us-east-1, got {describe_type(value)}"
+    if not REGION_PATTERN.match(value):
+        return f"'{value}' is not a region name (such as us-east-1)"
+    return None
+
+
+def check_uid(value: Any) -> str | None:
+    """Why value is not a usable account ID, or None when it is one."""
+    if value is None:
+        return "missing"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (
+            f'YAML read it as {describe_type(value)}: quote it (uid: "...") so that it stays '
+            "a string of 12 digits and keeps its leading zeros"
+        )
+    if not isinstance(value, str):
+        return f"must be a quoted string of 12 digits, got {describe_type(value)}"
+    if not UID_PATTERN.match(value):
+        return f"must be exactly 12 digits, got '{value}'"
+    return None
+
+
+def read_account(relative: str, document: dict[str, Any]) -> tuple[Account | None, list[str]]:
+    """The account in one account document, or None and every reason it cannot be used."""
+    errors = []
+
+    name = document.get("name")
+    if name is None:
+        errors.append(f"{relative}: name: missing")
+    elif not isinstance(name, str) or not NAME_PATTERN.match(name):
+        errors.append(
+            f"{relative}: name: must be a string of letters, digits, '.', '_' and '-', got {name!r}"
+        )
+
+    uid = document.get("uid")
+    uid_problem = check_uid(uid)
+    if uid_problem:
+        errors.append(f"{relative}: uid: {uid_problem}")
+
+    default_region = document.get("resourcesDefaultRegion")
+    if default_region is None:
+        errors.append(f"{relative}: resourcesDefaultRegion: missing")
+    else:
+        region_problem = check_region(default_region)
+        if region_problem:
+            errors.append(f"{relative}: resourcesDefaultRegion: {region_problem}")
+
+    supported_regions = document.get("supportedDeploymentRegions")
+    if supported_regions is not None:
+        if not isinstance(supported_regions, list):
+            errors.append(
+                f"{relative}: supportedDeploymentRegions: must be a list of region names, "
+                f"got {describe_type(supported_regions)}"
+            )
+        else:
+            for index, region in enumerate(supported_regions):
+                region_problem = check_region(region)
+                if region_problem:
+                    errors.append(
+                        f"{relative}: supportedDeploymentRegions[{index}]: {region_problem}"
+                    )
+
+    sharing = document.get("sharing")
+    if sharing is None:
+        sharing = []
+    elif not isinstance(sharing, list):
+        errors.append(f"{relative}: sharing: must be a list, got {describe_type(sharing)}")
+
+    if errors:
+        return None, errors
+    account = Account(relative, name, uid, default_region, supported_regions, sharing)
+    return account, []
+
+
+def find_duplicate_accounts(accounts: dict[str, Account]) -> dict[str, list[str]]:
+    """Messages for every file whose account name or uid another file also uses."""
+    errors: dict[str, list[str]] = {}
+    for attribute in ("name", "uid"):
+        holders: dict[str, list[str]] = {}
+        for relative, account in accounts.items():
+            holders.setdefault(getattr(account, attribute), []).append(relative)
+        for value, files in holders.items():
+            if len(files) < 2:
+                continue
+            for relative in files:
+                others = ", ".join(other for other in files if other != relative)
+                errors.setdefault(relative, []).append(
+                    f"{relative}: {attribute}: '{value}' is also used by {others}"
+                )
+    return errors
+
+
+def resolve_reference(
+    prefix: str, reference: Any, root: DataRoot
+) -> tuple[Account | None, str | None]:
+    """The account an entry's account.$ref points at, or None and the reason."""
+    where = f"{prefix}.account.$ref"
+    if reference is None:
+        return None, f"{where}: missing"
+    if not isinstance(reference, str):
+        return None, f"{where}: must be a string, got {describe_type(reference)}"
+    if not reference.startswith("/"):
+        return None, f"{where}: '{reference}' must be absolute from the data directory (start /)"
+
+    relative = posixpath.normpath(reference.lstrip("/"))
+    if relative == ".." or relative.startswith("../"):
+        return None, f"{where}: '{reference}' points outside the data directory"
+    if relative in root.invalid_files:
+        return (
+            None,
+            f"{where}: '{reference}' points to an account file that cannot be used "
+            "(see the error reported for it)",
+        )
+    if relative in root.accounts:
+        return root.accounts[relative], None
+    if relative not in root.documents:
+        return None, f"{where}: '{reference}': no such file in the data directory"
+
+    document = root.documents[relative]
+    if isinstance(document, dict) and set(document) == {"$ref"}:
+        return None, (
+            f"{where}: '{reference}' holds only another $ref ({document['$ref']!r}); "
+            "references do not chain: point at the account file itself"
+        )
+    schema = document.get("$schema") if isinstance(document, dict) else None
+    return None, f"{where}: '{reference}' is not an AWS account file ($schema: {schema!r})"
+
+
+def check_regex(prefix: str, regex: Any) -> str | None:
+    """Why an entry's regex cannot select images, or None when it can."""
+    where = f"{prefix}.regex"
+    if regex is None:
+        return f"{where}: missing"
+    if not isinstance(regex, str):
+        return f"{where}: must be a string, got {describe_type(regex)}"
+    if not regex.strip():
+        return f"{where}: must not be empty (write '^.*$' to share every image)"
+    try:
+        re.compile(regex)
+    except re.error as exc:
+        return f"{where}: invalid regular expression: {exc}"
+    return None
+
+
+def resolve_entry(
+    source: Account, index: int, declared: Any, root: DataRoot
+) -> dict[str, Any] | None:
+    """One sharing entry as host data, or None for a provider this collection does not know."""
+    prefix = f"{source.file}: sharing[{index}]"
+    entry: dict[str, Any] = {
+        "provider": None,
+        "regex": None,
+        "region": None,
+        "account": None,
+        "error": None,
+        "source": prefix,
+    }
+    if not isinstance(declared, dict):
+        entry["error"] = f"{prefix}: must be a mapping, got {describe_type(declared)}"
+        return entry
+
+    errors = []
+
+    provider = declared.get("provider")
+    if provider is None:
+        errors.append(f"{prefix}.provider: missing")
+    elif not isinstance(provider, str):
+        errors.append(f"{prefix}.provider: must be a string, got {describe_type(provider)}")
+    elif provider not in KNOWN_PROVIDERS:
+        root.warnings.append(f"{prefix}.provider: unknown provider '{provider}', entry skipped")
+        return None
+    else:
+        entry["provider"] = provider
+
+    target = None
+    target_ref = declared.get("account")
+    if not isinstance(target_ref, dict):
+        problem = "missing" if target_ref is None else f"got {describe_type(target_ref)}"
+        errors.append(f"{prefix}.account: must be a mapping with a $ref, {problem}")
+    else:
+        target, problem = resolve_reference(prefix, target_ref.get("$ref"), root)
+        if problem:
+            errors.append(problem)
+        elif target is not None and target.uid == source.uid:
+            errors.append(
+                f"{prefix}.account: the target is the source account itself ({source.uid})"
+            )
+            target = None
+    if target is not None:
+        entry["account"] = target.as_target()
+
+    regex = declared.get("regex")
+    regex_problem = check_regex(prefix, regex)
+    if regex_problem:
+        errors.append(regex_problem)
+    else:
+        entry["regex"] = regex
+
+    region = declared.get("region")
+    if region is not None:
+        region_problem = check_region(region)
+        if region_problem:
+            errors.append(f"{prefix}.region: {region_problem}")
+        else:
+            entry["region"] = region
+    if target is not None and target.supported_regions is not None and not errors:
+        effective = region if region is not None else source.default_region
+        if effective not in target.supported_regions:
+            origin = "" if region is not None else " (the source's resourcesDefaultRegion)"
+            errors.append(
+                f"{prefix}.region: {effective}{origin} is not among the supportedDeploymentRegions "
+                f"of {target.file} ({', '.join(target.supported_regions)})"
+            )
+
+    entry["error"] = "; ".join(errors) or None
+    return entry
+
+
+def resolve_sharing(source: Account, root: DataRoot) -> list[dict[str, Any]]:
+    """The sharing entries of one account, resolved, with duplicates marked as errors."""
+    entries = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for index, declared in enumerate(source.sharing):
+        entry = resolve_entry(source, index, declared, root)
+        if entry is None:
+            continue
+        if entry["error"] is None:
+            region = entry["region"] or source.default_region
+            key = (entry["account"]["uid"], region, entry["regex"])
+            if key in seen:
+                entry["error"] = (
+                    f"{entry['source']}: duplicate of sharing[{seen[key]}] "
+                    f"(same target {entry['account']['name']}, region {region} and regex)"
+                )
+            else:
+                seen[key] = index
+        entries.append(entry)
+    return entries
+
+
+def read_data_root(data_dir: Path) -> DataRoot:
+    """Read, validate and resolve every account file under data_dir."""
+    root = DataRoot()
+
+    for relative in find_yaml_files(data_dir):
+        document, problem = load_yaml_file(data_dir, relative)
+        if problem:
+            root.invalid_files[relative] = [problem]
+        else:
+            root.documents[relative] = document
+
+    for relative, document in root.documents.items():
+        if not is_account_document(document):
+            continue
+        account, errors = read_account(relative, document)
+        if account is None:
+            root.invalid_files[relative] = errors
+        else:
+            root.accounts[relative] = account
+
+    for relative, errors in find_duplicate_accounts(root.accounts).items():
+        root.invalid_files[relative] = errors
+        del root.accounts[relative]
+
+    for relative, account in root.accounts.items():
+        root.sharing[relative] = resolve_sharing(account, root)
+    return root
+
+
+class InventoryModule(BaseInventoryPlugin):
+    """One inventory host per AWS account file, with its AMI shares resolved."""
+
+    NAME = "resource_sharing.aws.app_interface"
+
+    def verify_file(self, path: str) -> bool:
+        """Accept only configuration files named for this plugin."""
+        return super().verify_file(path) and path.endswith(
+            ("app_interface.yml", "app_interface.yaml")
+        )
+
+    def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
+        """Read the account files named by the configuration at path into the inventory."""
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        data_dir = Path(os.path.dirname(os.path.abspath(path))) / str(self.get_option("data_dir"))
+        if not data_dir.is_dir():
+            raise AnsibleParserError(f"{path}: data_dir: {data_dir} is not a directory")
+
+        root = read_data_root(data_dir)
+
+        self.populate(root)
+        for message in root.warnings:
+            display.warning(message)
+
+    def populate(self, root: DataRoot) -> None:
+        """Add the accounts, their shares and the unusable files to the inventory."""
+        for group in (ACCOUNTS_GROUP, SOURCES_GROUP, INVALID_GROUP):
+            self.inventory.add_group(group)
+
+        for relative, account in root.accounts.items():
+            host = self.inventory.add_host(account.name, group=ACCOUNTS_GROUP)
+            entries = root.sharing[relative]
+            self.inventory.set_variable(host, "aws_account_uid", account.uid)
+            self.inventory.set_variable(host, "aws_default_region", account.default_region)
+            self.inventory.set_variable(host, "aws_supported_regions", account.supported_regions)
+            self.inventory.set_variable(host, "sharing", entries)
+            if entries:
+                self.inventory.add_child(SOURCES_GROUP, host)
+            for entry in entries:
+                if entry["error"]:
+                    display.warning(entry["error"])
+
+        for relative, errors in sorted(root.invalid_files.items()):
+            host = self.inventory.add_host(relative, group=INVALID_GROUP)
+            self.inventory.set_variable(host, "aws_account_file_errors", errors)
+            for message in errors:
+                display.warning(message)

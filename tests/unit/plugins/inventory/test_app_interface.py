@@ -1,0 +1,343 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2025, resource_sharing.aws maintainers
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible_collections.resource_sharing.aws.plugins.inventory.app_interface import DataRoot
+from ansible_collections.resource_sharing.aws.plugins.inventory.app_interface import read_data_root
+
+REPO = Path(__file__).resolve().parents[4]
+FIXTURES = REPO / "tests" / "fixtures" / "app_interface"
+EXAMPLE = REPO / "examples" / "app-interface"
+BUILDER = "aws/builder/account.yml"
+
+
+@pytest.fixture(scope="module")
+def entries_root() -> DataRoot:
+    return read_data_root(FIXTURES / "entries")
+
+
+@pytest.fixture(scope="module")
+def files_root() -> DataRoot:
+    return read_data_root(FIXTURES / "files")
+
+
+def builder_entry(root: DataRoot, index: int) -> dict[str, Any]:
+    """The resolved builder entry declared at index (unknown providers leave gaps)."""
+    prefix = f"{BUILDER}: sharing[{index}]"
+    matches = [entry for entry in root.sharing[BUILDER] if entry["source"] == prefix]
+    assert len(matches) == 1, f"no entry {prefix}"
+    return matches[0]
+
+
+def run_inventory(config: Path) -> tuple[dict[str, Any], str]:
+    """ansible-inventory --list over one configuration: the inventory and the warnings."""
+    environment = dict(os.environ, AWS_EC2_METADATA_DISABLED="true", ANSIBLE_NOCOLOR="1")
+    environment["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(config), "--list"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(completed.stdout), completed.stderr
+
+
+def plain(value: Any) -> Any:
+    """Drop the trust markers that ansible-inventory writes around strings."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+# Good entries
+
+
+def test_resolves_good_entry_with_target_and_declared_region(entries_root: DataRoot) -> None:
+    assert builder_entry(entries_root, 0) == {
+        "provider": "ami",
+        "regex": "^service-a-.*$",
+        "region": None,
+        "account": {
+            "name": "stage",
+            "uid": "222222222222",
+            "resourcesDefaultRegion": "us-east-1",
+            "supportedDeploymentRegions": ["us-east-1", "eu-west-1"],
+        },
+        "error": None,
+        "source": "aws/builder/account.yml: sharing[0]",
+    }
+
+
+def test_accepts_any_region_when_target_lists_none(entries_root: DataRoot) -> None:
+    entry = builder_entry(entries_root, 1)
+    assert entry["error"] is None
+    assert entry["region"] == "us-west-2"
+    assert entry["account"]["uid"] == "012345678901"
+    assert entry["account"]["supportedDeploymentRegions"] is None
+
+
+def test_normalises_dot_dot_that_stays_inside_data_dir(entries_root: DataRoot) -> None:
+    entry = builder_entry(entries_root, 27)
+    assert entry["error"] is None
+    assert entry["account"]["name"] == "stage"
+
+
+def test_good_entries_survive_bad_siblings(entries_root: DataRoot) -> None:
+    good = [entry["source"] for entry in entries_root.sharing[BUILDER] if entry["error"] is None]
+    assert good == [f"{BUILDER}: sharing[{index}]" for index in (0, 1, 27)]
+
+
+def test_skips_unknown_provider_with_warning(entries_root: DataRoot) -> None:
+    sources = [entry["source"] for entry in entries_root.sharing[BUILDER]]
+    assert f"{BUILDER}: sharing[2]" not in sources
+    assert entries_root.warnings == [
+        "aws/builder/account.yml: sharing[2].provider: unknown provider 'rds', entry skipped"
+    ]
+
+
+# Bad entries: each keeps its place with an error naming file, index and field.
+
+ENTRY_ERRORS = {
+    3: "sharing[3].provider: missing",
+    4: "sharing[4].provider: must be a string, got a list",
+    5: "sharing[5].account: must be a mapping with a $ref, missing",
+    6: "sharing[6].account: must be a mapping with a $ref, got the string '/aws/stage/account.yml'",
+    7: "sharing[7].account.$ref: missing",
+    8: "sharing[8].account.$ref: must be a string, got the number 42",
+    9: "sharing[9].account.$ref: 'aws/stage/account.yml' must be absolute from the data "
+    "directory (start /)",
+    10: "sharing[10].account.$ref: '/aws/qa/account.yml': no such file in the data directory",
+    11: "sharing[11].account.$ref: '/../outside-account.yml' points outside the data directory",
+    12: "sharing[12].account.$ref: '/teams/service-a.yml' is not an AWS account file "
+    "($schema: '/access/team-1.yml')",
+    13: "sharing[13].account.$ref: '/aws/alias-a.yml' holds only another $ref "
+    "('/aws/alias-b.yml'); references do not chain: point at the account file itself",
+    14: "sharing[14].account.$ref: '/aws/broken/account.yml' points to an account file that "
+    "cannot be used (see the error reported for it)",
+    15: "sharing[15].account: the target is the source account itself (111111111111)",
+    16: "sharing[16].regex: missing",
+    17: "sharing[17].regex: must not be empty (write '^.*$' to share every image)",
+    18: "sharing[18].regex: must be a string, got the number 5",
+    19: "sharing[19].regex: invalid regular expression: unterminated character set at position 0",
+    20: "sharing[20].region: 'us_east_1' is not a region name (such as us-east-1)",
+    21: "sharing[21].region: must be a region name such as us-east-1, got the number 1",
+    22: "sharing[22].region: us-west-2 is not among the supportedDeploymentRegions of "
+    "aws/stage/account.yml (us-east-1, eu-west-1)",
+    23: "sharing[23].region: us-east-1 (the source's resourcesDefaultRegion) is not among the "
+    "supportedDeploymentRegions of aws/eu/account.yml (eu-west-1)",
+    24: "sharing[24]: duplicate of sharing[0] (same target stage, region us-east-1 and regex)",
+    25: "sharing[25]: must be a mapping, got the string 'ami'",
+    28: "sharing[28].account.$ref: '/aws/stage': no such file in the data directory",
+}
+
+
+@pytest.mark.parametrize(("index", "message"), sorted(ENTRY_ERRORS.items()))
+def test_reports_bad_entry_by_file_index_and_field(
+    entries_root: DataRoot, index: int, message: str
+) -> None:
+    assert builder_entry(entries_root, index)["error"] == f"{BUILDER}: {message}"
+
+
+def test_reports_every_problem_of_one_entry(entries_root: DataRoot) -> None:
+    assert builder_entry(entries_root, 26)["error"] == (
+        f"{BUILDER}: sharing[26].regex: invalid regular expression: missing ), unterminated "
+        f"subpattern at position 0; {BUILDER}: sharing[26].region: 'moon-1' is not a region "
+        "name (such as us-east-1)"
+    )
+
+
+def test_never_reads_a_file_outside_data_dir(entries_root: DataRoot) -> None:
+    names = {account.name for account in entries_root.accounts.values()}
+    assert "outside" not in names
+    assert builder_entry(entries_root, 11)["account"] is None
+
+
+def test_bad_entry_carries_no_target(entries_root: DataRoot) -> None:
+    for index in (5, 10, 14, 15):
+        assert builder_entry(entries_root, index)["account"] is None
+
+
+def test_keeps_valid_fields_of_bad_entry(entries_root: DataRoot) -> None:
+    entry = builder_entry(entries_root, 22)
+    assert entry["regex"] == "^service-a-.*$"
+    assert entry["region"] == "us-west-2"
+    assert entry["account"]["name"] == "stage"
+
+
+# Bad files: the account cannot be used at all.
+
+FILE_ERRORS = {
+    "aws/yaml-error/account.yml": [
+        "aws/yaml-error/account.yml: YAML syntax error at line 9, column 8: "
+        "did not find expected ',' or '}'"
+    ],
+    "aws/uid-missing/account.yml": ["aws/uid-missing/account.yml: uid: missing"],
+    "aws/uid-number/account.yml": [
+        "aws/uid-number/account.yml: uid: YAML read it as the number 123456789012: quote it "
+        '(uid: "...") so that it stays a string of 12 digits and keeps its leading zeros'
+    ],
+    "aws/uid-octal/account.yml": [
+        "aws/uid-octal/account.yml: uid: YAML read it as the number 1402433619: quote it "
+        '(uid: "...") so that it stays a string of 12 digits and keeps its leading zeros'
+    ],
+    "aws/uid-short/account.yml": [
+        "aws/uid-short/account.yml: uid: must be exactly 12 digits, got '12345'"
+    ],
+    "aws/uid-letters/account.yml": [
+        "aws/uid-letters/account.yml: uid: must be exactly 12 digits, got '12345678901a'"
+    ],
+    "aws/sharing-mapping/account.yml": [
+        "aws/sharing-mapping/account.yml: sharing: must be a list, got a mapping"
+    ],
+    "aws/name-missing/account.yml": ["aws/name-missing/account.yml: name: missing"],
+    "aws/region-missing/account.yml": [
+        "aws/region-missing/account.yml: resourcesDefaultRegion: missing"
+    ],
+    "aws/supported-not-list/account.yml": [
+        "aws/supported-not-list/account.yml: supportedDeploymentRegions: must be a list of "
+        "region names, got the string 'us-east-1'"
+    ],
+    "aws/same-name-1/account.yml": [
+        "aws/same-name-1/account.yml: name: 'twin' is also used by aws/same-name-2/account.yml"
+    ],
+    "aws/same-name-2/account.yml": [
+        "aws/same-name-2/account.yml: name: 'twin' is also used by aws/same-name-1/account.yml"
+    ],
+    "aws/same-uid-1/account.yml": [
+        "aws/same-uid-1/account.yml: uid: '999999999999' is also used by aws/same-uid-2/account.yml"
+    ],
+    "aws/same-uid-2/account.yml": [
+        "aws/same-uid-2/account.yml: uid: '999999999999' is also used by aws/same-uid-1/account.yml"
+    ],
+}
+
+
+@pytest.mark.parametrize(("relative", "messages"), sorted(FILE_ERRORS.items()))
+def test_reports_unusable_account_file(
+    files_root: DataRoot, relative: str, messages: list[str]
+) -> None:
+    assert files_root.invalid_files[relative] == messages
+    assert relative not in files_root.accounts
+
+
+def test_reports_exactly_the_unusable_files(files_root: DataRoot) -> None:
+    assert sorted(files_root.invalid_files) == sorted(FILE_ERRORS)
+    assert sorted(files_root.accounts) == [
+        "aws/good/account.yml",
+        "aws/leading-zero/account.yml",
+    ]
+
+
+def test_keeps_leading_zeros_of_quoted_uid(files_root: DataRoot) -> None:
+    assert files_root.accounts["aws/leading-zero/account.yml"].uid == "000000000042"
+    first = files_root.sharing["aws/good/account.yml"][0]
+    assert first["error"] is None
+    assert first["account"]["uid"] == "000000000042"
+
+
+def test_share_into_unusable_file_fails_alone(files_root: DataRoot) -> None:
+    second = files_root.sharing["aws/good/account.yml"][1]
+    assert second["error"] == (
+        "aws/good/account.yml: sharing[1].account.$ref: '/aws/yaml-error/account.yml' points to "
+        "an account file that cannot be used (see the error reported for it)"
+    )
+
+
+def test_ignores_files_of_other_schemas_and_shapes(files_root: DataRoot) -> None:
+    assert "aws/list.yml" in files_root.documents
+    assert "aws/list.yml" not in files_root.invalid_files
+    assert "aws/list.yml" not in files_root.accounts
+
+
+# Through ansible-inventory, as a playbook sees it
+
+
+def test_example_inventory_hosts_groups_and_vars() -> None:
+    inventory, warnings = run_inventory(EXAMPLE / "inventory.app_interface.yml")
+
+    assert warnings.strip() == ""
+    assert sorted(inventory["aws_accounts"]["hosts"]) == ["image-builder", "prod", "stage"]
+    assert inventory["ami_share_sources"]["hosts"] == ["image-builder"]
+    assert "hosts" not in inventory.get("invalid_account_files", {})
+    builder = plain(inventory["_meta"]["hostvars"]["image-builder"])
+    assert sorted(builder) == [
+        "aws_account_uid",
+        "aws_default_region",
+        "aws_supported_regions",
+        "sharing",
+    ]
+    assert builder["aws_account_uid"] == "123456789012"
+    assert builder["aws_default_region"] == "us-east-1"
+    assert [
+        (entry["account"]["name"], entry["account"]["uid"], entry["region"], entry["regex"])
+        for entry in builder["sharing"]
+    ] == [
+        ("stage", "210987654321", None, "^service-a-.*$"),
+        ("stage", "210987654321", "us-west-2", "^service-a-.*$"),
+        ("prod", "012345678901", None, "^service-a-.*$"),
+    ]
+    prod = plain(inventory["_meta"]["hostvars"]["prod"])
+    assert prod["aws_account_uid"] == "012345678901"
+    assert prod["sharing"] == []
+
+
+def test_never_copies_other_fields_into_host_vars() -> None:
+    inventory, _ = run_inventory(EXAMPLE / "inventory.app_interface.yml")
+    listed = json.dumps(inventory)
+    for ignored in ("automationToken", "accountOwners", "app-sre/creds", "cleanup"):
+        assert ignored not in listed
+
+
+def test_unusable_files_become_hosts_of_invalid_group_and_warnings() -> None:
+    inventory, warnings = run_inventory(FIXTURES / "files.app_interface.yml")
+
+    assert sorted(inventory["invalid_account_files"]["hosts"]) == sorted(FILE_ERRORS)
+    assert sorted(inventory["aws_accounts"]["hosts"]) == ["good", "leading-zero"]
+    hostvars = plain(inventory["_meta"]["hostvars"])
+    for relative, messages in FILE_ERRORS.items():
+        assert hostvars[relative]["aws_account_file_errors"] == messages
+    flat_warnings = " ".join(warnings.split())
+    assert "aws/uid-short/account.yml: uid: must be exactly 12 digits" in flat_warnings
+    assert "aws/good/account.yml: sharing[1].account.$ref" in flat_warnings
+
+
+def test_bad_entries_are_warned_and_keep_host_in_sources() -> None:
+    inventory, warnings = run_inventory(FIXTURES / "entries.app_interface.yml")
+
+    assert inventory["ami_share_sources"]["hosts"] == ["builder"]
+    flat_warnings = " ".join(warnings.split())
+    assert "unknown provider 'rds', entry skipped" in flat_warnings
+    assert "aws/builder/account.yml: sharing[17].regex: must not be empty" in flat_warnings
+    assert inventory["invalid_account_files"]["hosts"] == ["aws/broken/account.yml"]
+
+
+def test_data_dir_that_is_missing_fails_the_inventory(tmp_path: Path) -> None:
+    config = tmp_path / "missing.app_interface.yml"
+    config.write_text("plugin: resource_sharing.aws.app_interface\ndata_dir: nowhere\n")
+    inventory, warnings = run_inventory(config)
+
+    assert "nowhere is not a directory" in " ".join(warnings.split())
+    assert "aws_accounts" not in inventory
+
+
+def test_ignores_config_files_named_otherwise(tmp_path: Path) -> None:
+    config = tmp_path / "accounts.yml"
+    config.write_text(f"plugin: resource_sharing.aws.app_interface\ndata_dir: {EXAMPLE}/data\n")
+    inventory, _ = run_inventory(config)
+
+    assert "aws_accounts" not in inventory
