@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: Contributors to the resource_sharing.aws project
+"""Sessions, clients, role assumption, retry policy and error translation.
+
+Every AWS call of the collection goes through `call` or `paginate` here, so that
+retries (botocore's own `standard` mode), timeouts, call counting and the
+translation of botocore errors into `AwsError` live in one place.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    HAS_BOTO3 = False
+    BOTO3_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    HAS_BOTO3 = True
+    BOTO3_IMPORT_ERROR = None
+
+# Connection refused costs nothing, a silent (firewalled) endpoint costs the
+# connect timeout on every attempt: 3 s x 8 attempts plus botocore's short
+# backoff for non-throttling errors stays well under a minute.
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_CONNECT_TIMEOUT = 3.0
+DEFAULT_READ_TIMEOUT = 20.0
+
+MUTATING_OPERATIONS = frozenset({"ModifyImageAttribute", "CreateTags"})
+
+
+class AwsError(Exception):
+    """An AWS call that failed, as a person reads it: operation, error code, message."""
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        super().__init__(f"{operation} failed: {code}: {message}")
+        self.operation = operation
+        self.code = code
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        """The error as returned data."""
+        return {"operation": self.operation, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach AWS: the caller's credentials, the region, the endpoint and the retry policy."""
+
+    region: str
+    access_key: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    max_pool_connections: int = 10
+
+
+class CallLog:
+    """Counts API calls (not retry attempts) per `service:Operation`, across threads."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def record(self, model: Any = None, **_kwargs: Any) -> None:
+        """botocore `before-call` hook: count one call of `model`."""
+        name = f"{model.service_model.endpoint_prefix}:{model.name}"
+        with self._lock:
+            self._counts[name] += 1
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts so far, sorted by name."""
+        with self._lock:
+            return dict(sorted(self._counts.items()))
+
+    def mutating(self) -> int:
+        """How many mutating calls were made."""
+        with self._lock:
+            return sum(
+                n for name, n in self._counts.items() if name.split(":")[1] in MUTATING_OPERATIONS
+            )
+
+
+def client_config(connection: Connection) -> Config:
+    """The one place where retries and timeouts are chosen."""
+    return Config(
+        retries={"mode": "standard", "max_attempts": connection.max_attempts},
+        connect_timeout=connection.connect_timeout,
+        read_timeout=connection.read_timeout,
+        max_pool_connections=connection.max_pool_connections,
+    )
+
+
+def translate_error(exc: Exception, operation: str) -> AwsError:
+    """Turn a botocore exception into an `AwsError` that names the operation and the code."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return AwsError(operation, error.get("Code", "Unknown"), error.get("Message", str(exc)))
+    return AwsError(operation, type(exc).__name__, str(exc))
+
+
+class Account:
+    """One identity in the region: a session, its clients and, when known, its account ID."""
+
+    def __init__(
+        self, session: Any, connection: Connection, calls: CallLog, account_id: str | None = None
+    ) -> None:
+        self.session = session
+        self.connection = connection
+        self.calls = calls
+        self.account_id = account_id
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        """A client for `service`, created once; clients (unlike sessions) are thread-safe."""
+        if service not in self._clients:
+            try:
+                client = self.session.client(
+                    service,
+                    region_name=self.connection.region,
+                    endpoint_url=self.connection.endpoint_url,
+                    config=client_config(self.connection),
+                )
+            except (BotoCoreError, ValueError) as exc:
+                raise translate_error(exc, f"create {service} client") from exc
+            client.meta.events.register("before-call", self.calls.record)
+            self._clients[service] = client
+        return self._clients[service]
+
+    def call(self, service: str, method: str, **params: Any) -> dict[str, Any]:
+        """Call `method` of `service`, raising `AwsError` on failure."""
+        client = self.client(service)
+        operation = client.meta.method_to_api_mapping.get(method, method)
+        try:
+            return getattr(client, method)(**params)
+        except (BotoCoreError, ClientError) as exc:
+            raise translate_error(exc, operation) from exc
+
+    def paginate(self, service: str, method: str, key: str, **params: Any) -> Iterator[Any]:
+        """Yield every item under `key` of every page of `method`, raising `AwsError` on failure."""
+        client = self.client(service)
+        operation = client.meta.method_to_api_mapping.get(method, method)
+        try:
+            for page in client.get_paginator(method).paginate(**params):
+                yield from page.get(key, [])
+        except (BotoCoreError, ClientError) as exc:
+            raise translate_error(exc, operation) from exc
+
+
+def account_from_arn(arn: str) -> str:
+    """The account ID field of an ARN (`arn:partition:service:region:account:resource`)."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else ""
+
+
+def caller(connection: Connection, calls: CallLog) -> Account:
+    """The calling identity, from the connection options or the usual boto3 chain."""
+    try:
+        session = boto3.Session(
+            aws_access_key_id=connection.access_key,
+            aws_secret_access_key=connection.secret_key,
+            aws_session_token=connection.session_token,
+            profile_name=connection.profile,
+            region_name=connection.region,
+        )
+    except BotoCoreError as exc:
+        raise translate_error(exc, "open session") from exc
+    return Account(session, connection, calls)
+
+
+def assume_role(
+    base: Account, role_arn: str, session_name: str, external_id: str | None = None
+) -> Account:
+    """Assume `role_arn` from `base`; the new account's ID is read from the assumed-role ARN."""
+    params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name}
+    if external_id:
+        params["ExternalId"] = external_id
+    response = base.call("sts", "assume_role", **params)
+
+    credentials = response["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=base.connection.region,
+    )
+    account_id = account_from_arn(response["AssumedRoleUser"]["Arn"])
+    return Account(session, base.connection, base.calls, account_id)
+
+
+def identify(account: Account) -> str:
+    """The account ID of `account`, asking STS only when it is not known yet."""
+    if account.account_id is None:
+        account.account_id = account.call("sts", "get_caller_identity")["Account"]
+    return account.account_id

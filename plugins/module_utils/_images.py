@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: Contributors to the resource_sharing.aws project
+"""Reading images from AWS, and applying a plan with each image's failure kept to itself."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from dataclasses import field
+
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SHARE
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import TAG
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import Plan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import name_matches
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import tag_batches
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import tags_from_list
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import tags_to_list
+
+# DescribeImages answers at most 1000 images a page; smaller pages keep memory flat.
+PAGE_SIZE = 1000
+SNAPSHOTS_PER_CALL = 200
+AWS_MANAGED_EBS_KEY = "alias/aws/ebs"
+
+
+def read_source_images(source: Account, pattern: re.Pattern[str]) -> list[SourceImage]:
+    """The source's own images in the region whose name matches `pattern`, in any state."""
+    return [
+        SourceImage.from_describe(image)
+        for image in source.paginate(
+            "ec2",
+            "describe_images",
+            "Images",
+            Owners=["self"],
+            PaginationConfig={"PageSize": PAGE_SIZE},
+        )
+        if name_matches(pattern, image.get("Name", ""))
+    ]
+
+
+def read_shared_image_ids(source: Account, target_account_id: str) -> set[str]:
+    """IDs of the source's images that carry an explicit launch permission for the target."""
+    return {
+        image["ImageId"]
+        for image in source.paginate(
+            "ec2",
+            "describe_images",
+            "Images",
+            Owners=["self"],
+            ExecutableUsers=[target_account_id],
+            PaginationConfig={"PageSize": PAGE_SIZE},
+        )
+    }
+
+
+def read_target_tags(target: Account, source_account_id: str) -> dict[str, dict[str, str]]:
+    """The target's own tags on every image of the source that the target can see."""
+    return {
+        image["ImageId"]: tags_from_list(image.get("Tags", []))
+        for image in target.paginate(
+            "ec2",
+            "describe_images",
+            "Images",
+            Owners=[source_account_id],
+            PaginationConfig={"PageSize": PAGE_SIZE},
+        )
+    }
+
+
+def read_managed_key_images(source: Account, images: list[SourceImage]) -> set[str]:
+    """IDs of `images` with a snapshot encrypted by the source's AWS managed EBS key.
+
+    Two calls whatever the number of images, and only when encrypted images are about to
+    be shared: DescribeKey names the account's aws/ebs key, DescribeSnapshots the keys used.
+    """
+    try:
+        managed = source.call("kms", "describe_key", KeyId=AWS_MANAGED_EBS_KEY)
+    except AwsError as error:
+        if error.code == "NotFoundException":
+            return set()  # The account never used aws/ebs, so nothing is encrypted with it.
+        raise
+    managed_arn = managed["KeyMetadata"]["Arn"]
+
+    snapshot_ids = sorted({s for image in images for s in image.encrypted_snapshot_ids})
+    keys = {}
+    for start in range(0, len(snapshot_ids), SNAPSHOTS_PER_CALL):
+        answer = source.call(
+            "ec2",
+            "describe_snapshots",
+            SnapshotIds=snapshot_ids[start : start + SNAPSHOTS_PER_CALL],
+        )
+        keys.update({s["SnapshotId"]: s.get("KmsKeyId") for s in answer["Snapshots"]})
+    return {
+        image.image_id
+        for image in images
+        if any(keys.get(s) == managed_arn for s in image.encrypted_snapshot_ids)
+    }
+
+
+@dataclass
+class Outcome:
+    """What applying a plan did: the actions done per image and the error that stopped an image."""
+
+    done: dict[str, list[str]] = field(default_factory=dict)
+    errors: dict[str, AwsError] = field(default_factory=dict)
+
+    def record(self, image_id: str, action: str, error: AwsError | None) -> None:
+        """Note that `action` on `image_id` succeeded, or the error it failed with."""
+        if error is None:
+            self.done.setdefault(image_id, []).append(action)
+        else:
+            self.errors[image_id] = error
+
+
+def share_image(source: Account, target_account_id: str, image_id: str) -> AwsError | None:
+    """Add the target's launch permission to one image; the error, if any, is returned."""
+    try:
+        source.call(
+            "ec2",
+            "modify_image_attribute",
+            ImageId=image_id,
+            LaunchPermission={"Add": [{"UserId": target_account_id}]},
+        )
+    except AwsError as error:
+        return error
+    return None
+
+
+def tag_images(
+    target: Account, tags: Mapping[str, str], image_ids: list[str]
+) -> list[tuple[str, AwsError | None]]:
+    """Write `tags` on `image_ids` in the target, one call, image by image if the call fails.
+
+    CreateTags fails whole when one ID is bad (an image deregistered meanwhile), so a
+    failed batch is retried per image to pin the failure on the image that caused it.
+    """
+    try:
+        target.call("ec2", "create_tags", Resources=image_ids, Tags=tags_to_list(tags))
+    except AwsError as error:
+        if len(image_ids) == 1:
+            return [(image_ids[0], error)]
+        return [pair for image_id in image_ids for pair in tag_images(target, tags, [image_id])]
+    return [(image_id, None) for image_id in image_ids]
+
+
+def apply_plan(plan: Plan, source: Account, target: Account | None, workers: int) -> Outcome:
+    """Share, then tag, in a pool of `workers` threads; an image is tagged only once shared."""
+    outcome = Outcome()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        to_share = [p.image.image_id for p in plan.images if p.share]
+        errors = pool.map(
+            lambda image_id: share_image(source, plan.target_account_id, image_id), to_share
+        )
+        for image_id, error in zip(to_share, errors):
+            outcome.record(image_id, SHARE, error)
+
+        # Limitation: a freshly shared image can be invisible to the target for a moment
+        # (eventual consistency) and its CreateTags then fails with InvalidAMIID.NotFound,
+        # which botocore does not retry; the failure is reported for that image alone and
+        # the next run writes the tags.
+        writes = {
+            p.image.image_id: p.tags_to_write
+            for p in plan.images
+            if TAG in p.actions and p.image.image_id not in outcome.errors
+        }
+        if writes and target is not None:
+            batches = pool.map(lambda batch: tag_images(target, *batch), tag_batches(writes))
+            for results in batches:
+                for image_id, error in results:
+                    outcome.record(image_id, TAG, error)
+    return outcome

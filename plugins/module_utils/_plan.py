@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: Contributors to the resource_sharing.aws project
+"""The AMI sharing plan: what to share and which tags to write, computed without AWS."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+RESERVED_TAG_PREFIX = "aws:"
+MAX_TAGS_PER_RESOURCE = 50
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
+MAX_RESOURCES_PER_CREATE_TAGS = 1000
+
+SHAREABLE_STATE = "available"
+
+SHARE = "share"
+TAG = "tag"
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """An image owned by the source, as DescribeImages shows it to the source."""
+
+    image_id: str
+    name: str
+    state: str
+    owner_id: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    encrypted: bool = False
+    encrypted_snapshot_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_describe(cls, image: Mapping[str, Any]) -> SourceImage:
+        """Keep only what the plan needs from one DescribeImages entry."""
+        volumes = [m["Ebs"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m]
+        encrypted = [v for v in volumes if v.get("Encrypted", False)]
+        return cls(
+            image_id=image["ImageId"],
+            name=image.get("Name", ""),
+            state=image.get("State", ""),
+            owner_id=image.get("OwnerId", ""),
+            tags=tags_from_list(image.get("Tags", [])),
+            encrypted=bool(encrypted),
+            encrypted_snapshot_ids=tuple(v["SnapshotId"] for v in encrypted if "SnapshotId" in v),
+        )
+
+
+@dataclass(frozen=True)
+class TagOmission:
+    """A source tag that is not written in the target, and why."""
+
+    key: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The omission as returned data."""
+        return {"key": self.key, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """What to do for one matched image in the target account."""
+
+    image: SourceImage
+    shared_before: bool
+    target_tags: Mapping[str, str]
+    tags_to_write: Mapping[str, str]
+    omitted_tags: tuple[TagOmission, ...] = ()
+    skip_reason: str | None = None
+
+    @property
+    def share(self) -> bool:
+        """Whether the launch permission for the target must be added."""
+        return self.skip_reason is None and not self.shared_before
+
+    @property
+    def actions(self) -> list[str]:
+        """The planned actions, in the order they are applied."""
+        if self.skip_reason is not None:
+            return []
+        return ([SHARE] if self.share else []) + ([TAG] if self.tags_to_write else [])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The plan of one share: every matched image and what to do with it."""
+
+    target_account_id: str
+    copy_tags: bool
+    images: tuple[ImagePlan, ...]
+
+    @property
+    def skipped(self) -> list[ImagePlan]:
+        """Matched images that are left alone, with the reason."""
+        return [p for p in self.images if p.skip_reason is not None]
+
+    @property
+    def changes(self) -> list[ImagePlan]:
+        """Images with at least one planned action."""
+        return [p for p in self.images if p.actions]
+
+    def actions(self) -> list[dict[str, Any]]:
+        """The plan as a flat list of actions, shares first."""
+        shares = [
+            {"action": SHARE, "image_id": p.image.image_id, "account_id": self.target_account_id}
+            for p in self.images
+            if p.share
+        ]
+        tags = [
+            {"action": TAG, "image_id": p.image.image_id, "tags": dict(p.tags_to_write)}
+            for p in self.images
+            if TAG in p.actions
+        ]
+        return shares + tags
+
+
+def tags_from_list(tags: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """AWS's `[{Key, Value}]` form as a dict."""
+    return {tag["Key"]: tag.get("Value", "") for tag in tags}
+
+
+def tags_to_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """A dict of tags in AWS's `[{Key, Value}]` form, sorted by key."""
+    return [{"Key": key, "Value": tags[key]} for key in sorted(tags)]
+
+
+def name_matches(pattern: re.Pattern[str], name: str) -> bool:
+    """Whether an image name is selected by the share's regex (re.search, as declared)."""
+    return pattern.search(name) is not None
+
+
+def skip_reason(image: SourceImage, managed_key_image_ids: Container[str] = ()) -> str | None:
+    """Why a matched image cannot be shared, or None when it can."""
+    if image.state != SHAREABLE_STATE:
+        return f"state is {image.state or 'unknown'}, only {SHAREABLE_STATE} images can be shared"
+    if image.image_id in managed_key_image_ids:
+        return "encrypted with the AWS managed key aws/ebs, which AWS does not let anyone share"
+    return None
+
+
+def plan_tags(
+    source_tags: Mapping[str, str], target_tags: Mapping[str, str]
+) -> tuple[dict[str, str], tuple[TagOmission, ...]]:
+    """Source tags to write in the target, and those that cannot be written within AWS limits.
+
+    Reserved `aws:` keys cannot be written by anyone and are left out without a report.
+    Keys the target set itself are kept and count towards the limit of tags per resource.
+    """
+    omitted: list[TagOmission] = []
+    wanted: dict[str, str] = {}
+    for key in sorted(source_tags):
+        value = source_tags[key]
+        if key.startswith(RESERVED_TAG_PREFIX):
+            continue
+        if len(key) > MAX_TAG_KEY_LENGTH:
+            omitted.append(TagOmission(key, f"key longer than {MAX_TAG_KEY_LENGTH} characters"))
+        elif len(value) > MAX_TAG_VALUE_LENGTH:
+            omitted.append(TagOmission(key, f"value longer than {MAX_TAG_VALUE_LENGTH} characters"))
+        elif target_tags.get(key) != value:
+            wanted[key] = value
+
+    # Updating a key the target already has never adds to its count; new keys fill the room left.
+    updates = {key: value for key, value in wanted.items() if key in target_tags}
+    room = max(MAX_TAGS_PER_RESOURCE - len(target_tags), 0)
+    new_keys = [key for key in wanted if key not in target_tags]
+    for key in new_keys[room:]:
+        omitted.append(TagOmission(key, f"over the limit of {MAX_TAGS_PER_RESOURCE} tags"))
+    additions = {key: wanted[key] for key in new_keys[:room]}
+    return {**updates, **additions}, tuple(sorted(omitted, key=lambda o: o.key))
+
+
+def build_plan(
+    images: Iterable[SourceImage],
+    shared_image_ids: set[str],
+    target_tags: Mapping[str, Mapping[str, str]] | None,
+    target_account_id: str,
+    managed_key_image_ids: Container[str] = (),
+) -> Plan:
+    """Decide, for every matched source image, whether to share it and which tags to write.
+
+    `target_tags` is the target's own tags per image ID, or None when tags are not copied.
+    """
+    plans = []
+    for image in sorted(images, key=lambda i: (i.name, i.image_id)):
+        reason = skip_reason(image, managed_key_image_ids)
+        current = dict((target_tags or {}).get(image.image_id, {}))
+        if reason is None and target_tags is not None:
+            to_write, omitted = plan_tags(image.tags, current)
+        else:
+            to_write, omitted = {}, ()
+        plans.append(
+            ImagePlan(
+                image=image,
+                shared_before=image.image_id in shared_image_ids,
+                target_tags=current,
+                tags_to_write=to_write,
+                omitted_tags=omitted,
+                skip_reason=reason,
+            )
+        )
+    return Plan(target_account_id, target_tags is not None, tuple(plans))
+
+
+def tag_batches(
+    writes: Mapping[str, Mapping[str, str]], limit: int = MAX_RESOURCES_PER_CREATE_TAGS
+) -> list[tuple[dict[str, str], list[str]]]:
+    """Group image IDs that get exactly the same tags, at most `limit` IDs per CreateTags call."""
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for image_id in sorted(writes):
+        groups.setdefault(tuple(sorted(writes[image_id].items())), []).append(image_id)
+    return [
+        (dict(tags), image_ids[start : start + limit])
+        for tags, image_ids in groups.items()
+        for start in range(0, len(image_ids), limit)
+    ]
+
+
+def image_diff(plan: ImagePlan, done: Iterable[str], copy_tags: bool) -> dict[str, Any]:
+    """The target's launch permission and tags before and after `done`, for Ansible's --diff."""
+    done = list(done)
+    header = f"{plan.image.image_id} ({plan.image.name})"
+    before: dict[str, Any] = {"launch_permission": plan.shared_before}
+    after: dict[str, Any] = {"launch_permission": plan.shared_before or SHARE in done}
+    if copy_tags:
+        before["tags"] = dict(plan.target_tags)
+        after["tags"] = {**plan.target_tags, **(plan.tags_to_write if TAG in done else {})}
+    return {"before_header": header, "after_header": header, "before": before, "after": after}

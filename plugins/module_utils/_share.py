@@ -1,0 +1,253 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: Contributors to the resource_sharing.aws project
+"""One share, end to end: check the options, connect, read, plan, apply and report."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import CallLog
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Connection
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import assume_role
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import caller
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import identify
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import Outcome
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import apply_plan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
+    read_managed_key_images,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
+    read_shared_image_ids,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_source_images
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_target_tags
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SHARE
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import TAG
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import Plan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import image_diff
+
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+-[0-9]+$")
+SESSION_NAME_PREFIX = "resource-sharing-aws-"
+
+
+class ShareError(Exception):
+    """The share as a whole cannot go on; the message says why, without secrets."""
+
+    def __init__(self, message: str, calls: Mapping[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.calls = dict(calls or {})
+
+
+def check_options(params: Mapping[str, Any]) -> re.Pattern[str]:
+    """Refuse bad options before any AWS call; return the compiled name regex."""
+    problems = []
+    pattern = None
+    if not params["name_regex"]:
+        problems.append("name_regex must not be empty")
+    else:
+        try:
+            pattern = re.compile(params["name_regex"])
+        except re.error as exc:
+            problems.append(f"name_regex {params['name_regex']!r} is not a valid regex: {exc}")
+    for option in ("target_account_id", "source_account_id"):
+        value = params.get(option)
+        if value is not None and not ACCOUNT_ID.match(value):
+            problems.append(f"{option} must be a 12-digit account ID string, got {value!r}")
+    if not REGION.match(params["region"] or ""):
+        problems.append(f"region {params['region']!r} is not an AWS region name")
+    if params.get("source_account_id") == params["target_account_id"]:
+        problems.append(
+            "target_account_id is the source account; an image is not shared with its owner"
+        )
+    if params["copy_tags"] and not params.get("target_role_arn"):
+        problems.append(
+            "copy_tags needs target_role_arn: only the target account can tag the images shared "
+            "with it (set copy_tags=false to share without tags)"
+        )
+    for option in ("workers", "max_attempts", "connect_timeout", "read_timeout"):
+        if params[option] <= 0:
+            problems.append(f"{option} must be greater than 0, got {params[option]}")
+
+    if problems or pattern is None:
+        raise ShareError("; ".join(problems))
+    return pattern
+
+
+def connection_from(params: Mapping[str, Any]) -> Connection:
+    """The connection options of the module as a `Connection`."""
+    return Connection(
+        region=params["region"],
+        access_key=params.get("access_key"),
+        secret_key=params.get("secret_key"),
+        session_token=params.get("session_token"),
+        profile=params.get("profile"),
+        endpoint_url=params.get("endpoint_url"),
+        max_attempts=params["max_attempts"],
+        connect_timeout=params["connect_timeout"],
+        read_timeout=params["read_timeout"],
+        max_pool_connections=max(10, params["workers"]),
+    )
+
+
+def session_name(params: Mapping[str, Any]) -> str:
+    """The AssumeRole session name: given, or one naming the product and the source account."""
+    return params.get("role_session_name") or SESSION_NAME_PREFIX + (
+        params.get("source_account_id") or "source"
+    )
+
+
+def refuse_wrong_accounts(
+    source_id: str | None, target_id: str | None, params: Mapping[str, Any]
+) -> None:
+    """Stop before any change when an identity is not the account the share declares."""
+    declared_source = params.get("source_account_id")
+    declared_target = params["target_account_id"]
+    if source_id and declared_source and source_id != declared_source:
+        raise ShareError(
+            f"the source identity is account {source_id}, not source_account_id "
+            f"{declared_source}; nothing was shared"
+        )
+    if source_id == declared_target:
+        raise ShareError(f"target_account_id {declared_target} is the source account itself")
+    if target_id is not None and target_id != declared_target:
+        raise ShareError(
+            f"target_role_arn is a role of account {target_id}, not of target_account_id "
+            f"{declared_target}; nothing was shared"
+        )
+
+
+def connect(params: Mapping[str, Any], calls: CallLog) -> tuple[Account, Account | None]:
+    """The source identity and, when tags are copied, the target identity."""
+    base = caller(connection_from(params), calls)
+    name = session_name(params)
+    if params.get("source_role_arn"):
+        source = assume_role(base, params["source_role_arn"], name, params.get("external_id"))
+    else:
+        source = base
+        if params.get("source_account_id"):
+            identify(source)
+    target = None
+    if params["copy_tags"]:
+        target = assume_role(base, params["target_role_arn"], name, params.get("external_id"))
+
+    refuse_wrong_accounts(source.account_id, target.account_id if target else None, params)
+    return source, target
+
+
+def read_plan(
+    params: Mapping[str, Any], pattern: re.Pattern[str], source: Account, target: Account | None
+) -> Plan:
+    """List the images once per view and compute the plan; nothing is read per image."""
+    target_account_id = params["target_account_id"]
+    images = read_source_images(source, pattern)
+    if not images:
+        return build_plan([], set(), {} if target else None, target_account_id)
+
+    # Without a declared or assumed identity, the owner of the images is the source.
+    source_id = source.account_id or images[0].owner_id
+    refuse_wrong_accounts(source_id, None, params)
+    shared = read_shared_image_ids(source, target_account_id)
+    # Only images about to be shared are checked, so a run with nothing to do costs no more.
+    encrypted = [
+        i for i in images if i.encrypted and i.state == "available" and i.image_id not in shared
+    ]
+    managed_key = read_managed_key_images(source, encrypted) if encrypted else set()
+    target_tags = read_target_tags(target, source_id) if target else None
+    return build_plan(images, shared, target_tags, target_account_id, managed_key)
+
+
+def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[str, Any]:
+    """What the module returns: the plan, what was done (or would be), and the failures."""
+    images = []
+    shared = []
+    tagged = {}
+    diffs = []
+    for image_plan in plan.images:
+        image = image_plan.image
+        done = image_plan.actions if check_mode else outcome.done.get(image.image_id, [])
+        error = outcome.errors.get(image.image_id)
+        if SHARE in done:
+            shared.append(image.image_id)
+        if TAG in done:
+            tagged[image.image_id] = dict(image_plan.tags_to_write)
+        if done:
+            diffs.append(image_diff(image_plan, done, plan.copy_tags))
+        images.append(
+            {
+                "image_id": image.image_id,
+                "name": image.name,
+                "state": image.state,
+                "encrypted": image.encrypted,
+                "launch_permission_before": image_plan.shared_before,
+                "actions": image_plan.actions,
+                "done": [] if check_mode else done,
+                "tags": dict(image_plan.tags_to_write),
+                "tags_not_written": [o.as_dict() for o in image_plan.omitted_tags],
+                "skip_reason": image_plan.skip_reason,
+                "error": error.as_dict() if error else None,
+            }
+        )
+
+    result: dict[str, Any] = {
+        "changed": bool(shared or tagged),
+        "shared": shared,
+        "tagged": tagged,
+        # Not `skipped`: Ansible reads a truthy `skipped` in a result as "the task was skipped".
+        "skipped_images": [
+            {
+                "image_id": p.image.image_id,
+                "name": p.image.name,
+                "state": p.image.state,
+                "reason": p.skip_reason,
+            }
+            for p in plan.skipped
+        ],
+        "images": images,
+        "failures": [
+            {"image_id": image_id, **error.as_dict()}
+            for image_id, error in sorted(outcome.errors.items())
+        ],
+        "plan": plan.actions(),
+    }
+    if diff:
+        result["diff"] = diffs
+    return result
+
+
+def failure_summary(result: Mapping[str, Any]) -> str:
+    """One line for a failed run: how many images failed, and how."""
+    failures = result["failures"]
+    attempted = len([i for i in result["images"] if i["actions"]])
+    details = "; ".join(f"{f['image_id']} {f['operation']} {f['code']}" for f in failures)
+    return f"{len(failures)} of {attempted} images failed: {details}"
+
+
+def reconcile(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    """Run one share; raise `ShareError` when the share as a whole cannot go on."""
+    pattern = check_options(params)
+    calls = CallLog()
+    try:
+        source, target = connect(params, calls)
+        plan = read_plan(params, pattern, source, target)
+    except AwsError as error:
+        raise ShareError(
+            f"cannot share images with {params['target_account_id']} in {params['region']}: "
+            f"{error}",
+            calls.as_dict(),
+        ) from error
+    except ShareError as error:
+        raise ShareError(str(error), calls.as_dict()) from error
+
+    outcome = Outcome()
+    if not check_mode:
+        outcome = apply_plan(plan, source, target, params["workers"])
+
+    result = report(plan, outcome, check_mode, diff)
+    result["calls"] = calls.as_dict()
+    return result

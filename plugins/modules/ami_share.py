@@ -1,0 +1,427 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: Contributors to the resource_sharing.aws project
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ami_share
+short_description: Share AMIs from a source account with a target account and copy their tags
+version_added: 0.1.0
+description:
+  - Reconciles one share, that is one source account, one region, one image name regex and one
+    target account.
+  - Lists the images the source owns in O(region) whose name matches O(name_regex), adds a launch
+    permission for O(target_account_id) to every C(available) one that lacks it, and, with
+    O(copy_tags), writes the source's tags on those images in the target account, where the
+    target sees them.
+  - The plan is computed first from a fixed number of list calls and then applied. A run with
+    nothing to do makes no change and no call per image.
+  - Images that match but are not C(available) (for example C(pending) or C(failed)) are skipped
+    and listed in RV(skipped_images).
+  - A failure on one image (for example an image deregistered meanwhile, or access denied) is
+    recorded for that image in RV(failures); the other images go on, and the task fails at the
+    end with every result still returned.
+  - Launch permissions are only ever added, for O(target_account_id) alone. The module never
+    removes a permission and never makes an image public.
+author:
+  - resource_sharing.aws maintainers (!UNKNOWN)
+requirements:
+  - python >= 3.9
+  - boto3 >= 1.34.0
+  - botocore >= 1.34.0
+attributes:
+  check_mode:
+    support: full
+    description: Makes no change and returns the same plan, RV(shared) and RV(tagged).
+  diff_mode:
+    support: full
+    description: Returns one diff per changed image with the target's launch permission and tags.
+options:
+  region:
+    description:
+      - The region of the images.
+      - When not set, the E(AWS_REGION), E(AWS_DEFAULT_REGION) or E(EC2_REGION) environment
+        variable is used, in that order.
+    type: str
+    required: true
+    aliases: [aws_region, ec2_region]
+  name_regex:
+    description:
+      - A Python regular expression; an image is selected when C(re.search) finds it in the image
+        name.
+      - An empty or invalid expression fails the task before any AWS call.
+    type: str
+    required: true
+  target_account_id:
+    description:
+      - The 12-digit ID of the account to share with, as a string. Leading zeros are significant,
+        so quote the value in YAML.
+    type: str
+    required: true
+  source_account_id:
+    description:
+      - The 12-digit ID of the account that owns the images, as a string.
+      - When set, the module refuses to act unless the source identity is this account. The
+        identity is read from the AssumeRole answer when O(source_role_arn) is set, otherwise from
+        one C(sts:GetCallerIdentity) call.
+      - Also used in the default O(role_session_name).
+    type: str
+  copy_tags:
+    description:
+      - Write the source's tags on the shared images in the target account, where they are
+        missing or different.
+      - Tags with keys starting with C(aws:) are never copied. Tags the target set on keys the
+        source does not have are left alone.
+      - AWS limits are respected (50 tags per image counting the target's own, keys up to 128 and
+        values up to 256 characters); what does not fit is reported per image in
+        RV(images[].tags_not_written).
+      - Only the target account can tag the images shared with it, so this needs
+        O(target_role_arn).
+    type: bool
+    default: true
+  source_role_arn:
+    description:
+      - A role in the source account, assumed from the calling identity, that lists and shares the
+        images.
+      - When not set, the calling identity itself acts as the source.
+    type: str
+  target_role_arn:
+    description:
+      - A role in the target account, assumed from the calling identity, that lists and tags the
+        shared images there.
+      - Required when O(copy_tags=true). The module refuses to act when the role is not in
+        O(target_account_id).
+    type: str
+  external_id:
+    description:
+      - The external ID passed to every AssumeRole call.
+    type: str
+  role_session_name:
+    description:
+      - The session name of every AssumeRole call, seen in the accounts' CloudTrail.
+      - Defaults to C(resource-sharing-aws-) followed by O(source_account_id), or by C(source)
+        when that is not set.
+    type: str
+  access_key:
+    description:
+      - The AWS access key ID of the calling identity.
+      - When not set, the E(AWS_ACCESS_KEY_ID), E(AWS_ACCESS_KEY) or E(EC2_ACCESS_KEY)
+        environment variable is used, and then boto3's usual chain (profile, instance role).
+    type: str
+    aliases: [aws_access_key_id, aws_access_key, ec2_access_key]
+  secret_key:
+    description:
+      - The AWS secret access key of the calling identity.
+      - When not set, the E(AWS_SECRET_ACCESS_KEY), E(AWS_SECRET_KEY) or E(EC2_SECRET_KEY)
+        environment variable is used.
+    type: str
+    aliases: [aws_secret_access_key, aws_secret_key, ec2_secret_key]
+  session_token:
+    description:
+      - The AWS session token of the calling identity, for temporary credentials.
+      - When not set, the E(AWS_SESSION_TOKEN), E(AWS_SECURITY_TOKEN) or E(EC2_SECURITY_TOKEN)
+        environment variable is used.
+    type: str
+    aliases: [aws_session_token, security_token, aws_security_token]
+  profile:
+    description:
+      - A named profile of the AWS configuration files for the calling identity.
+      - When not set, the E(AWS_PROFILE) environment variable is used.
+      - Explicit O(access_key) and O(secret_key) take precedence over the profile.
+    type: str
+    aliases: [aws_profile]
+  endpoint_url:
+    description:
+      - One URL that answers both EC2 and STS calls instead of AWS, for example a local emulator.
+      - When not set, the E(AWS_URL) or E(EC2_URL) environment variable is used, and otherwise
+        AWS's own regional endpoints.
+    type: str
+    aliases: [ec2_url, aws_endpoint_url]
+  workers:
+    description:
+      - How many mutating calls (ModifyImageAttribute, CreateTags) run at once.
+    type: int
+    default: 8
+  max_attempts:
+    description:
+      - Attempts per AWS call, the first included, with botocore's C(standard) retry mode
+        (exponential backoff with jitter on throttling and transient errors).
+    type: int
+    default: 8
+  connect_timeout:
+    description:
+      - Seconds to wait for a connection to the endpoint, per attempt.
+      - With the defaults an unreachable endpoint fails the task in well under a minute.
+    type: float
+    default: 3
+  read_timeout:
+    description:
+      - Seconds to wait for an answer on an open connection, per attempt.
+    type: float
+    default: 20
+notes:
+  - "IAM actions used: in the source, C(ec2:DescribeImages) and C(ec2:ModifyImageAttribute),
+    and, only when an encrypted image is about to be shared, C(ec2:DescribeSnapshots) and
+    C(kms:DescribeKey) on the C(alias/aws/ebs) key; in the target, C(ec2:DescribeImages) and
+    C(ec2:CreateTags) on C(arn:aws:ec2:*::image/*); for the calling identity, C(sts:AssumeRole)
+    on O(source_role_arn) and O(target_role_arn), and C(sts:GetCallerIdentity) when
+    O(source_account_id) is set without O(source_role_arn)."
+  - AWS is eventually consistent. A freshly created image can be missing from the listing for a
+    moment and is then shared by the next run; a freshly shared image can be invisible to the
+    target for a moment, in which case its tagging fails for that image alone and the next run
+    writes the tags.
+  - AWS does not let anyone share an image whose snapshots are encrypted with the AWS managed key
+    C(aws/ebs); such images are skipped with that reason. With a customer managed key, the target
+    also needs the right to use the key before it can launch the image; the module does not grant
+    it.
+  - Launching a shared image needs no snapshot permission; copying it or creating volumes from
+    its snapshots does, and this module does not grant it.
+  - Tags written in the target are seen by the target only; the source's own tags are not
+    changed.
+seealso:
+  - name: Sharing an AMI with specific AWS accounts
+    description: The AWS documentation of launch permissions.
+    link: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/sharingamis-explicit.html
+"""
+
+EXAMPLES = r"""
+- name: Share the service-a images of the build account with stage, with their tags
+  resource_sharing.aws.ami_share:
+    region: us-east-1
+    name_regex: '^service-a-'
+    source_account_id: '111111111111'
+    target_account_id: '222222222222'
+    source_role_arn: arn:aws:iam::111111111111:role/ami-share
+    target_role_arn: arn:aws:iam::222222222222:role/ami-share
+    external_id: "{{ ami_share_external_id }}"
+
+- name: Share without tags, from the calling identity, and show what would change
+  resource_sharing.aws.ami_share:
+    region: eu-west-1
+    name_regex: '^base-image-[0-9]+$'
+    target_account_id: '012345678901'
+    copy_tags: false
+  check_mode: true
+  diff: true
+  register: preview
+
+- name: Work against a local emulator with fake credentials
+  resource_sharing.aws.ami_share:
+    region: us-east-1
+    name_regex: '.*'
+    target_account_id: '222222222222'
+    target_role_arn: arn:aws:iam::222222222222:role/ami-share
+    endpoint_url: http://127.0.0.1:5000
+    access_key: testing
+    secret_key: testing
+"""
+
+RETURN = r"""
+shared:
+  description: IDs of the images newly shared with the target (in check mode, those that would be).
+  returned: always
+  type: list
+  elements: str
+  sample: [ami-0123456789abcdef0]
+tagged:
+  description:
+    - The tags written in the target, per image ID (in check mode, those that would be).
+  returned: always
+  type: dict
+  sample: {"ami-0123456789abcdef0": {"Name": "service-a-42", "commit": "3f2a9c1"}}
+skipped_images:
+  description:
+    - Matched images that are left alone, and why.
+    - Not named C(skipped), which Ansible would take for a skipped task.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    image_id:
+      description: The image ID.
+      type: str
+      sample: ami-0fedcba9876543210
+    name:
+      description: The image name.
+      type: str
+      sample: service-a-43
+    state:
+      description: The image state in the source.
+      type: str
+      sample: pending
+    reason:
+      description: Why the image is skipped.
+      type: str
+      sample: state is pending, only available images can be shared
+images:
+  description: Every image whose name matches O(name_regex), and what was done or planned for it.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    image_id:
+      description: The image ID.
+      type: str
+      sample: ami-0123456789abcdef0
+    name:
+      description: The image name.
+      type: str
+      sample: service-a-42
+    state:
+      description: The image state in the source.
+      type: str
+      sample: available
+    encrypted:
+      description: Whether any EBS snapshot of the image is encrypted.
+      type: bool
+      sample: false
+    launch_permission_before:
+      description: Whether the target had an explicit launch permission before the run.
+      type: bool
+      sample: false
+    actions:
+      description: The planned actions, C(share) and C(tag), in the order they are applied.
+      type: list
+      elements: str
+      sample: [share, tag]
+    done:
+      description: The actions that succeeded in this run; empty in check mode.
+      type: list
+      elements: str
+      sample: [share, tag]
+    tags:
+      description: The tags planned for the image in the target.
+      type: dict
+      sample: {"Name": "service-a-42"}
+    tags_not_written:
+      description: Source tags left out because of AWS tag limits.
+      type: list
+      elements: dict
+      sample: [{"key": "build-log", "reason": "value longer than 256 characters"}]
+    skip_reason:
+      description: Why the image is skipped, or null.
+      type: str
+      sample: null
+    error:
+      description:
+        - The error that stopped this image, with C(operation), C(code) and C(message), or null.
+      type: dict
+      sample: null
+failures:
+  description: One entry per image that failed; the task fails when this is not empty.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    image_id:
+      description: The image ID.
+      type: str
+      sample: ami-0123456789abcdef0
+    operation:
+      description: The AWS operation that failed.
+      type: str
+      sample: ModifyImageAttribute
+    code:
+      description: The AWS error code.
+      type: str
+      sample: InvalidAMIID.NotFound
+    message:
+      description: The AWS error message.
+      type: str
+      sample: The image id '[ami-0123456789abcdef0]' does not exist
+plan:
+  description: The actions computed for this run, shares first, whether applied or not.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"action": "share", "image_id": "ami-0123456789abcdef0", "account_id": "222222222222"}
+    - {"action": "tag", "image_id": "ami-0123456789abcdef0", "tags": {"Name": "service-a-42"}}
+calls:
+  description: AWS API calls made, per C(service:Operation), retries not counted.
+  returned: always
+  type: dict
+  sample: {"ec2:DescribeImages": 3, "sts:AssumeRole": 2}
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import env_fallback  # noqa: E402
+from ansible.module_utils.basic import missing_required_lib  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import BOTO3_IMPORT_ERROR  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import HAS_BOTO3  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import ShareError  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import failure_summary  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import reconcile  # noqa: E402
+
+
+def env(*names):
+    return {"fallback": (env_fallback, list(names))}
+
+
+ARGUMENT_SPEC = {
+    "region": {
+        "type": "str",
+        "required": True,
+        "aliases": ["aws_region", "ec2_region"],
+        **env("AWS_REGION", "AWS_DEFAULT_REGION", "EC2_REGION"),
+    },
+    "name_regex": {"type": "str", "required": True},
+    "target_account_id": {"type": "str", "required": True},
+    "source_account_id": {"type": "str"},
+    "copy_tags": {"type": "bool", "default": True},
+    "source_role_arn": {"type": "str"},
+    "target_role_arn": {"type": "str"},
+    "external_id": {"type": "str", "no_log": True},
+    "role_session_name": {"type": "str"},
+    "access_key": {
+        "type": "str",
+        "no_log": False,
+        "aliases": ["aws_access_key_id", "aws_access_key", "ec2_access_key"],
+        **env("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "EC2_ACCESS_KEY"),
+    },
+    "secret_key": {
+        "type": "str",
+        "no_log": True,
+        "aliases": ["aws_secret_access_key", "aws_secret_key", "ec2_secret_key"],
+        **env("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY", "EC2_SECRET_KEY"),
+    },
+    "session_token": {
+        "type": "str",
+        "no_log": True,
+        "aliases": ["aws_session_token", "security_token", "aws_security_token"],
+        **env("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "EC2_SECURITY_TOKEN"),
+    },
+    "profile": {"type": "str", "aliases": ["aws_profile"], **env("AWS_PROFILE")},
+    "endpoint_url": {
+        "type": "str",
+        "aliases": ["ec2_url", "aws_endpoint_url"],
+        **env("AWS_URL", "EC2_URL"),
+    },
+    "workers": {"type": "int", "default": 8},
+    "max_attempts": {"type": "int", "default": 8},
+    "connect_timeout": {"type": "float", "default": 3},
+    "read_timeout": {"type": "float", "default": 20},
+}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if not HAS_BOTO3:
+        module.fail_json(
+            msg=missing_required_lib("boto3 and botocore"), exception=BOTO3_IMPORT_ERROR
+        )
+
+    try:
+        result = reconcile(module.params, module.check_mode, module._diff)
+    except ShareError as error:
+        module.fail_json(msg=str(error), calls=error.calls)
+
+    if result["failures"]:
+        module.fail_json(msg=failure_summary(result), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
