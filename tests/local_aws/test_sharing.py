@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import SOURCE_UID
-from conftest import TARGET_UID
-from conftest import THIRD_UID
-from conftest import Account
+from local_aws_support import SOURCE_UID
+from local_aws_support import TARGET_UID
+from local_aws_support import THIRD_UID
+from local_aws_support import Account
 
 
 def image_ids(answer: dict[str, Any]) -> set[str]:
