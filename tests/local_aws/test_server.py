@@ -82,6 +82,20 @@ def test_a_seed_that_does_not_load_is_refused(tmp_path: Path) -> None:
     assert "quoted 12-digit account ID" in refused.stderr
 
 
+def test_a_seed_with_an_unknown_region_is_refused(tmp_path: Path) -> None:
+    seed = tmp_path / "mars.yml"
+    seed.write_text(
+        'accounts:\n  - uid: "111111111111"\n    regions:\n      mars-1:\n'
+        "        images: [{name: x}]\n",
+        encoding="utf-8",
+    )
+
+    refused = run_serve("--port", "0", "--seed", str(seed))
+
+    assert refused.returncode == 2
+    assert "'mars-1' is not an EC2 region" in refused.stderr
+
+
 def test_a_missing_seed_file_is_refused(tmp_path: Path) -> None:
     refused = run_serve("--port", "0", "--seed", str(tmp_path / "absent.yml"))
 

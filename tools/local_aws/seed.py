@@ -229,8 +229,12 @@ def load_seed(path: Path) -> int:
         raise SeedError(f"{path}: not valid YAML: {error}") from error
     images_by_place = parse_seed(document)
 
+    from moto.ec2.models import ec2_backends
+
     created = 0
     for (account_id, region), images in images_by_place.items():
+        if region not in ec2_backends[account_id]:
+            raise SeedError(f"account {account_id}: {region!r} is not an EC2 region")
         for image in images:
             _create_image(account_id, region, image)
             created += 1

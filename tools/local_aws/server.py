@@ -140,13 +140,19 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    serving = threading.Thread(target=server.serve_forever, name="local-aws", daemon=True)
+    serving = threading.Thread(
+        # A short poll interval makes shutdown() return quickly after a signal.
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.1},
+        name="local-aws",
+        daemon=True,
+    )
     serving.start()
 
     # The socket listens since make_server, so a client may connect from now on.
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"local-aws ready at http://{host}:{server.server_port}", flush=True)
-    while not stop.wait(timeout=0.5):
+    while not stop.wait(timeout=0.2):
         pass
 
     server.shutdown()
