@@ -55,7 +55,7 @@ def _read_ready_line(process: subprocess.Popen[str]) -> str:
     reader.join(READY_TIMEOUT)
     if not lines or not lines[0].startswith(READY_PREFIX):
         process.kill()
-        _, stderr = process.communicate()
+        stderr = process.communicate()[1]
         pytest.fail(f"local-aws did not get ready: stdout={lines!r} stderr={stderr!r}")
     return lines[0].strip()
 

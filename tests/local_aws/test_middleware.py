@@ -81,7 +81,7 @@ def _throttled_pattern(*flags: str) -> list[bool]:
         ec2 = account.ec2
         return [
             _error_code(ec2.describe_images, Owners=["self"]) == "RequestLimitExceeded"
-            for _ in range(20)
+            for _call in range(20)
         ]
 
 

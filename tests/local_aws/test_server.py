@@ -26,6 +26,7 @@ def run_serve(*arguments: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         env=server_environment(),
+        check=False,
     )
 
 
@@ -56,7 +57,7 @@ def test_ready_line_is_the_only_output_and_sigint_stops_with_exit_zero() -> None
     Account(url, SOURCE_UID).ec2.describe_images(Owners=["self"])
 
     process.send_signal(signal.SIGINT)
-    stdout, _ = process.communicate(timeout=15)
+    stdout = process.communicate(timeout=15)[0]
 
     assert ready.startswith("local-aws ready at http://127.0.0.1:")
     assert stdout == ""
@@ -118,6 +119,7 @@ def test_launcher_runs_from_another_directory(tmp_path: Path) -> None:
         timeout=60,
         cwd=tmp_path,
         env=server_environment(),
+        check=False,
     )
 
     assert refused.returncode == 0

@@ -26,6 +26,11 @@ def unshare(source: Account, image_id: str, *principals: dict[str, str]) -> None
     )
 
 
+def error_code(call: Any, **kwargs: Any) -> str:
+    """The AWS error code the call fails with."""
+    return error_of(call, **kwargs)[0]
+
+
 def error_of(call: Any, **kwargs: Any) -> tuple[str, int]:
     with pytest.raises(ClientError) as raised:
         call(**kwargs)
@@ -217,7 +222,7 @@ def test_target_cannot_read_the_launch_permissions_of_a_shared_image(
 ) -> None:
     share(source, new_image, {"UserId": TARGET_UID})
 
-    code, _ = error_of(
+    code = error_code(
         target.ec2.describe_image_attribute, ImageId=new_image, Attribute="launchPermission"
     )
     assert code == "AuthFailure"
@@ -228,7 +233,7 @@ def test_target_cannot_deregister_a_shared_image(
 ) -> None:
     share(source, new_image, {"UserId": TARGET_UID})
 
-    code, _ = error_of(target.ec2.deregister_image, ImageId=new_image)
+    code = error_code(target.ec2.deregister_image, ImageId=new_image)
 
     assert code == "AuthFailure"
     assert image_ids(source.ec2.describe_images(ImageIds=[new_image])) == {new_image}
@@ -300,5 +305,5 @@ def test_describe_images_pages_through_own_images(source: Account) -> None:
 
 
 def test_describe_images_rejects_a_forged_page_token(source: Account) -> None:
-    code, _ = error_of(source.ec2.describe_images, MaxResults=5, NextToken="not-a-token")
+    code = error_code(source.ec2.describe_images, MaxResults=5, NextToken="not-a-token")
     assert code == "InvalidPaginationToken"
