@@ -1,27 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Copyright (c) 2025, resource_sharing.aws maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright: Contributors to the resource_sharing.aws project
 
 from __future__ import annotations
-
-import os
-import posixpath
-import re
-from dataclasses import dataclass
-from dataclasses import field
-from pathlib import Path
-from typing import Any
-
-import yaml
-from ansible.errors import AnsibleParserError
-from ansible.plugins.inventory import BaseInventoryPlugin
-from ansible.utils.display import Display
 
 DOCUMENTATION = r"""
 name: app_interface
 short_description: AWS accounts and their AMI shares from app-interface style account files
 version_added: 0.1.0
 author:
-  - resource_sharing.aws maintainers
+  - resource_sharing.aws maintainers (!UNKNOWN)
 description:
   - Reads every C(*.yml) and C(*.yaml) file under O(data_dir) whose C($schema) is
     C(/aws/account-1.yml) and makes one host per AWS account, named after the account's C(name).
@@ -80,6 +68,19 @@ data_dir: data
 #   regex: '^service-a-.*$'
 #   region: us-west-2
 """
+
+import os  # noqa: E402
+import posixpath  # noqa: E402
+import re  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from dataclasses import field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import yaml  # noqa: E402
+from ansible.errors import AnsibleParserError  # noqa: E402
+from ansible.plugins.inventory import BaseInventoryPlugin  # noqa: E402
+from ansible.utils.display import Display  # noqa: E402
 
 display = Display()
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Copyright (c) 2025, resource_sharing.aws maintainers
+# Copyright: Contributors to the resource_sharing.aws project
 
 from __future__ import annotations
 
@@ -297,7 +297,7 @@ def test_example_inventory_hosts_groups_and_vars() -> None:
 
 
 def test_never_copies_other_fields_into_host_vars() -> None:
-    inventory, _ = run_inventory(EXAMPLE / "inventory.app_interface.yml")
+    inventory, _warnings = run_inventory(EXAMPLE / "inventory.app_interface.yml")
     listed = json.dumps(inventory)
     for ignored in ("automationToken", "accountOwners", "app-sre/creds", "cleanup"):
         assert ignored not in listed
@@ -338,6 +338,6 @@ def test_data_dir_that_is_missing_fails_the_inventory(tmp_path: Path) -> None:
 def test_ignores_config_files_named_otherwise(tmp_path: Path) -> None:
     config = tmp_path / "accounts.yml"
     config.write_text(f"plugin: resource_sharing.aws.app_interface\ndata_dir: {EXAMPLE}/data\n")
-    inventory, _ = run_inventory(config)
+    inventory, _warnings = run_inventory(config)
 
     assert "aws_accounts" not in inventory
