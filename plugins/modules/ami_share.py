@@ -158,9 +158,9 @@ options:
     default: 3
   read_timeout:
     description:
-      - Seconds to wait for an answer on an open connection, per attempt.
+      - Seconds to wait for the next bytes of an answer on an open connection, per attempt.
     type: float
-    default: 20
+    default: 10
 notes:
   - "IAM actions used: in the source, C(ec2:DescribeImages) and C(ec2:ModifyImageAttribute),
     and, only when an encrypted image is about to be shared, C(ec2:DescribeSnapshots) and
@@ -402,7 +402,7 @@ ARGUMENT_SPEC = {
     "workers": {"type": "int", "default": 8},
     "max_attempts": {"type": "int", "default": 8},
     "connect_timeout": {"type": "float", "default": 3},
-    "read_timeout": {"type": "float", "default": 20},
+    "read_timeout": {"type": "float", "default": 10},
 }
 
 

@@ -1,0 +1,211 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: Contributors to the resource_sharing.aws project
+"""Option checks, identity checks and the returned data of one share."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import Outcome
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import ShareError
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import check_options
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import connection_from
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import failure_summary
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import (
+    refuse_wrong_accounts,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import report
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import session_name
+
+SOURCE = "111111111111"
+TARGET = "022222222222"
+
+
+def options(**overrides):
+    params = {
+        "region": "us-east-1",
+        "name_regex": "^web-",
+        "target_account_id": TARGET,
+        "source_account_id": None,
+        "copy_tags": True,
+        "source_role_arn": None,
+        "target_role_arn": f"arn:aws:iam::{TARGET}:role/ami-share",
+        "external_id": None,
+        "role_session_name": None,
+        "access_key": None,
+        "secret_key": None,
+        "session_token": None,
+        "profile": None,
+        "endpoint_url": None,
+        "workers": 8,
+        "max_attempts": 8,
+        "connect_timeout": 3.0,
+        "read_timeout": 10.0,
+    }
+    params.update(overrides)
+    return params
+
+
+def refusal(**overrides) -> str:
+    with pytest.raises(ShareError) as raised:
+        check_options(options(**overrides))
+    return str(raised.value)
+
+
+def test_accepts_good_options_and_compiles_the_regex():
+    assert check_options(options()).pattern == "^web-"
+
+
+def test_rejects_an_empty_regex_naming_the_option():
+    assert refusal(name_regex="") == "name_regex must not be empty"
+
+
+def test_rejects_an_invalid_regex_naming_the_option_and_the_error():
+    message = refusal(name_regex="web-(")
+    assert message.startswith("name_regex 'web-(' is not a valid regex: missing ), unterminated")
+
+
+@pytest.mark.parametrize("uid", ["22222222222", "2222222222222", "22222222222a", " 22222222222"])
+def test_rejects_a_target_account_id_that_is_not_twelve_digits(uid):
+    assert refusal(target_account_id=uid) == (
+        f"target_account_id must be a 12-digit account ID string, got {uid!r}"
+    )
+
+
+def test_keeps_leading_zeros_of_account_ids():
+    check_options(options(target_account_id="000000000003", source_account_id="012345678901"))
+
+
+def test_rejects_a_source_account_id_that_is_not_twelve_digits():
+    assert "source_account_id must be a 12-digit" in refusal(source_account_id="1234")
+
+
+def test_rejects_target_equal_to_source():
+    assert "target_account_id is the source account" in refusal(source_account_id=TARGET)
+
+
+@pytest.mark.parametrize("region", ["", "US-EAST-1", "us-east", "not a region", "us_east_1"])
+def test_rejects_a_region_that_is_not_a_region_name(region):
+    assert refusal(region=region) == f"region {region!r} is not an AWS region name"
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-5"])
+def test_accepts_region_names(region):
+    check_options(options(region=region))
+
+
+def test_copy_tags_needs_a_target_role():
+    assert refusal(target_role_arn=None).startswith("copy_tags needs target_role_arn")
+    check_options(options(target_role_arn=None, copy_tags=False))
+
+
+def test_rejects_zero_workers_and_attempts():
+    message = refusal(workers=0, max_attempts=0)
+    assert "workers must be greater than 0, got 0" in message
+    assert "max_attempts must be greater than 0, got 0" in message
+
+
+def test_reports_every_bad_option_at_once():
+    message = refusal(name_regex="", target_account_id="1", region="x")
+    assert message.count("; ") == 2
+
+
+def test_session_name_names_the_product_and_the_source():
+    assert session_name(options(source_account_id=SOURCE)) == "resource-sharing-aws-111111111111"
+    assert session_name(options()) == "resource-sharing-aws-source"
+    assert session_name(options(role_session_name="nightly")) == "nightly"
+
+
+def test_connection_sizes_the_http_pool_to_the_workers():
+    assert connection_from(options(workers=32)).max_pool_connections == 32
+    assert connection_from(options(workers=2)).max_pool_connections == 10
+
+
+def test_refuses_a_source_identity_that_is_not_the_declared_source():
+    with pytest.raises(ShareError, match="source identity is account 333333333333, not"):
+        refuse_wrong_accounts("333333333333", None, options(source_account_id=SOURCE))
+
+
+def test_refuses_a_target_role_in_another_account():
+    with pytest.raises(ShareError, match="target_role_arn is a role of account 444444444444"):
+        refuse_wrong_accounts(SOURCE, "444444444444", options())
+
+
+def test_refuses_a_source_identity_that_is_the_target():
+    with pytest.raises(ShareError, match="is the source account itself"):
+        refuse_wrong_accounts(TARGET, None, options())
+
+
+def test_accepts_matching_identities():
+    refuse_wrong_accounts(SOURCE, TARGET, options(source_account_id=SOURCE))
+    refuse_wrong_accounts(None, None, options())
+
+
+def two_image_plan():
+    images = [
+        SourceImage("ami-1", "web-1", "available", SOURCE, {"app": "web"}),
+        SourceImage("ami-2", "web-2", "available", SOURCE, {"app": "web", "v": "2"}),
+        SourceImage("ami-3", "web-3", "pending", SOURCE, {}),
+    ]
+    return build_plan(images, set(), {}, TARGET)
+
+
+def test_check_mode_reports_the_plan_as_what_would_be_done():
+    result = report(two_image_plan(), Outcome(), check_mode=True, diff=True)
+
+    assert result["changed"] is True
+    assert result["shared"] == ["ami-1", "ami-2"]
+    assert result["tagged"] == {"ami-1": {"app": "web"}, "ami-2": {"app": "web", "v": "2"}}
+    assert [entry["done"] for entry in result["images"]] == [[], [], []]
+    assert [d["before_header"] for d in result["diff"]] == ["ami-1 (web-1)", "ami-2 (web-2)"]
+    assert result["skipped_images"] == [
+        {
+            "image_id": "ami-3",
+            "name": "web-3",
+            "state": "pending",
+            "reason": "state is pending, only available images can be shared",
+        }
+    ]
+    assert "skipped" not in result
+
+
+def test_reports_what_was_done_and_the_failure_of_one_image():
+    outcome = Outcome()
+    outcome.record("ami-1", "share", None)
+    outcome.record("ami-1", "tag", None)
+    outcome.record("ami-2", "share", AwsError("ModifyImageAttribute", "AuthFailure", "denied"))
+
+    result = report(two_image_plan(), outcome, check_mode=False, diff=False)
+
+    assert result["changed"] is True
+    assert result["shared"] == ["ami-1"]
+    assert result["tagged"] == {"ami-1": {"app": "web"}}
+    assert result["failures"] == [
+        {
+            "image_id": "ami-2",
+            "operation": "ModifyImageAttribute",
+            "code": "AuthFailure",
+            "message": "denied",
+        }
+    ]
+    assert result["images"][1]["error"]["code"] == "AuthFailure"
+    assert result["images"][1]["actions"] == ["share", "tag"]
+    assert "diff" not in result
+    assert failure_summary(result) == "1 of 2 images failed: ami-2 ModifyImageAttribute AuthFailure"
+
+
+def test_reports_no_change_when_nothing_was_done():
+    result = report(build_plan([], set(), {}, TARGET), Outcome(), check_mode=False, diff=True)
+
+    assert result == {
+        "changed": False,
+        "shared": [],
+        "tagged": {},
+        "skipped_images": [],
+        "images": [],
+        "failures": [],
+        "plan": [],
+        "diff": [],
+    }
