@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +27,22 @@ def entries_root() -> DataRoot:
 
 
 @pytest.fixture(scope="module")
-def files_root() -> DataRoot:
-    return read_data_root(FIXTURES / "files")
+def files_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The files data root, with the file that is not valid YAML put in place."""
+    copy = tmp_path_factory.mktemp("app_interface") / "files"
+    shutil.copytree(FIXTURES / "files", copy)
+    broken = copy / "aws" / "yaml-error" / "account.yml"
+    broken.parent.mkdir()
+    shutil.copyfile(FIXTURES / "yaml-syntax-error.yml.txt", broken)
+    (copy.parent / "files.app_interface.yml").write_text(
+        (FIXTURES / "files.app_interface.yml").read_text()
+    )
+    return copy
+
+
+@pytest.fixture(scope="module")
+def files_root(files_dir: Path) -> DataRoot:
+    return read_data_root(files_dir)
 
 
 def builder_entry(root: DataRoot, index: int) -> dict[str, Any]:
@@ -183,7 +198,7 @@ def test_keeps_valid_fields_of_bad_entry(entries_root: DataRoot) -> None:
 
 FILE_ERRORS = {
     "aws/yaml-error/account.yml": [
-        "aws/yaml-error/account.yml: YAML syntax error at line 9, column 8: "
+        "aws/yaml-error/account.yml: YAML syntax error at line 11, column 8: "
         "did not find expected ',' or '}'"
     ],
     "aws/uid-missing/account.yml": ["aws/uid-missing/account.yml: uid: missing"],
@@ -303,8 +318,8 @@ def test_never_copies_other_fields_into_host_vars() -> None:
         assert ignored not in listed
 
 
-def test_unusable_files_become_hosts_of_invalid_group_and_warnings() -> None:
-    inventory, warnings = run_inventory(FIXTURES / "files.app_interface.yml")
+def test_unusable_files_become_hosts_of_invalid_group_and_warnings(files_dir: Path) -> None:
+    inventory, warnings = run_inventory(files_dir.parent / "files.app_interface.yml")
 
     assert sorted(inventory["invalid_account_files"]["hosts"]) == sorted(FILE_ERRORS)
     assert sorted(inventory["aws_accounts"]["hosts"]) == ["good", "leading-zero"]
