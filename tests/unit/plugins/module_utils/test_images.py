@@ -100,7 +100,7 @@ def test_a_failed_batch_is_retried_per_image_to_find_the_culprit():
 
     outcome = apply_plan(plan, source, target, workers=2)
 
-    assert [params["Resources"] for _, params in target.calls] == [
+    assert [call[1]["Resources"] for call in target.calls] == [
         ["ami-1", "ami-2", "ami-3"],
         ["ami-1"],
         ["ami-2"],
@@ -145,7 +145,7 @@ def test_finds_images_encrypted_with_the_aws_managed_key_in_two_calls():
     )
 
     assert found == {"ami-1"}
-    assert [method for method, _ in source.calls] == ["describe_key", "describe_snapshots"]
+    assert [call[0] for call in source.calls] == ["describe_key", "describe_snapshots"]
     assert source.calls[1][1] == {"SnapshotIds": ["snap-1", "snap-2"]}
 
 
@@ -154,4 +154,4 @@ def test_no_aws_managed_key_in_the_account_means_no_snapshot_lookup():
     source = RecordingAccount(answers={"describe_key": missing})
 
     assert read_managed_key_images(source, [encrypted("ami-1", "snap-1")]) == set()
-    assert [method for method, _ in source.calls] == ["describe_key"]
+    assert [call[0] for call in source.calls] == ["describe_key"]

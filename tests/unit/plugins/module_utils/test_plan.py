@@ -218,7 +218,7 @@ def test_splits_batches_at_the_resource_limit():
 
     batches = tag_batches(writes, limit=2)
 
-    assert [ids for _, ids in batches] == [["ami-0", "ami-1"], ["ami-2", "ami-3"], ["ami-4"]]
+    assert [batch[1] for batch in batches] == [["ami-0", "ami-1"], ["ami-2", "ami-3"], ["ami-4"]]
 
 
 def test_tags_are_sent_to_aws_sorted_by_key():
