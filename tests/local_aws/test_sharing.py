@@ -307,3 +307,159 @@ def test_describe_images_pages_through_own_images(source: Account) -> None:
 def test_describe_images_rejects_a_forged_page_token(source: Account) -> None:
     code = error_code(source.ec2.describe_images, MaxResults=5, NextToken="not-a-token")
     assert code == "InvalidPaginationToken"
+
+
+def tag_keys_of(account: Account, image_id: str) -> list[str]:
+    answer = account.ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [image_id]}])
+    return [tag["Key"] for tag in answer["Tags"]]
+
+
+def test_deregistering_drops_the_owners_tags_too(
+    source: Account, target: Account, new_image: str
+) -> None:
+    source.ec2.create_tags(Resources=[new_image], Tags=[{"Key": "origin", "Value": "source"}])
+    share(source, new_image, {"UserId": TARGET_UID})
+    target.ec2.create_tags(Resources=[new_image], Tags=[{"Key": "copied", "Value": "target"}])
+
+    source.ec2.deregister_image(ImageId=new_image)
+
+    assert tag_keys_of(source, new_image) == []
+    assert tag_keys_of(target, new_image) == []
+
+
+def test_copy_of_an_image_the_caller_cannot_see_is_not_found(
+    target: Account, new_image: str
+) -> None:
+    code, status = error_of(
+        target.ec2.copy_image, SourceImageId=new_image, SourceRegion="us-east-1", Name="copy"
+    )
+    assert (code, status) == ("InvalidAMIID.NotFound", 400)
+
+
+def test_copy_of_a_shared_image_belongs_to_the_caller(
+    source: Account, target: Account, new_image: str
+) -> None:
+    share(source, new_image, {"UserId": TARGET_UID})
+
+    copy_id = target.ec2.copy_image(
+        SourceImageId=new_image, SourceRegion="us-east-1", Name="copy-of-shared"
+    )["ImageId"]
+
+    assert target.ec2.describe_images(ImageIds=[copy_id])["Images"][0]["OwnerId"] == TARGET_UID
+
+
+def test_owner_resets_launch_permissions_to_private(
+    source: Account, target: Account, new_image: str
+) -> None:
+    share(source, new_image, {"UserId": TARGET_UID}, {"Group": "all"})
+
+    source.ec2.reset_image_attribute(ImageId=new_image, Attribute="launchPermission")
+
+    permissions = source.ec2.describe_image_attribute(
+        ImageId=new_image, Attribute="launchPermission"
+    )["LaunchPermissions"]
+    assert permissions == []
+    assert target.ec2.describe_images(ImageIds=[new_image])["Images"] == []
+
+
+def test_target_cannot_reset_the_launch_permissions_of_a_shared_image(
+    source: Account, target: Account, new_image: str
+) -> None:
+    share(source, new_image, {"UserId": TARGET_UID})
+
+    code, status = error_of(
+        target.ec2.reset_image_attribute, ImageId=new_image, Attribute="launchPermission"
+    )
+
+    assert (code, status) == ("AuthFailure", 401)
+    assert new_image in image_ids(target.ec2.describe_images(ExecutableUsers=["self"]))
+
+
+@pytest.mark.parametrize(
+    ("image_id", "attribute", "expected"),
+    [
+        ("ami-00000000000000000", "launchPermission", "InvalidAMIID.NotFound"),
+        ("ami-xyz", "launchPermission", "InvalidAMIID.Malformed"),
+        (None, "description", "InvalidParameterValue"),
+    ],
+)
+def test_reset_image_attribute_errors(
+    source: Account, new_image: str, image_id: str | None, attribute: str, expected: str
+) -> None:
+    code, status = error_of(
+        source.ec2.reset_image_attribute, ImageId=image_id or new_image, Attribute=attribute
+    )
+    assert (code, status) == (expected, 400)
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    ["launchPermission", "description", "blockDeviceMapping", "deregistrationProtection"],
+)
+def test_describe_image_attribute_of_an_unknown_image_is_not_found(
+    source: Account, attribute: str
+) -> None:
+    code, status = error_of(
+        source.ec2.describe_image_attribute, ImageId="ami-00000000000000000", Attribute=attribute
+    )
+    assert (code, status) == ("InvalidAMIID.NotFound", 400)
+
+
+MALFORMED_IMAGE_IDS = [
+    "ami-xyz",
+    "ami-",
+    "ami-123",
+    "ami-ZZZZZZZZZZZZZZZZZ",
+    "ami-0123456789ABCDEF0",
+]
+
+
+@pytest.mark.parametrize("image_id", MALFORMED_IMAGE_IDS)
+def test_malformed_image_ids_are_refused_as_malformed(source: Account, image_id: str) -> None:
+    calls: list[tuple[Any, dict[str, Any]]] = [
+        (source.ec2.describe_images, {"ImageIds": [image_id]}),
+        (
+            source.ec2.describe_image_attribute,
+            {"ImageId": image_id, "Attribute": "launchPermission"},
+        ),
+        (
+            source.ec2.modify_image_attribute,
+            {"ImageId": image_id, "LaunchPermission": {"Add": [{"UserId": TARGET_UID}]}},
+        ),
+    ]
+    for call, arguments in calls:
+        assert error_of(call, **arguments) == ("InvalidAMIID.Malformed", 400), call
+
+
+@pytest.mark.parametrize("image_id", MALFORMED_IMAGE_IDS)
+def test_create_tags_on_a_malformed_image_id_is_invalid_id(source: Account, image_id: str) -> None:
+    code, status = error_of(
+        source.ec2.create_tags, Resources=[image_id], Tags=[{"Key": "k", "Value": "v"}]
+    )
+    assert (code, status) == ("InvalidID", 400)
+
+
+@pytest.mark.parametrize("image_id", ["ami-0123abcd", "ami-0123456789abcdef0"])
+def test_well_formed_unknown_image_ids_are_not_found(source: Account, image_id: str) -> None:
+    assert error_of(source.ec2.describe_images, ImageIds=[image_id]) == (
+        "InvalidAMIID.NotFound",
+        400,
+    )
+
+
+def test_run_instances_from_an_image_not_shared_is_not_found(
+    source: Account, target: Account, new_image: str
+) -> None:
+    code, status = error_of(target.ec2.run_instances, ImageId=new_image, MinCount=1, MaxCount=1)
+    assert (code, status) == ("InvalidAMIID.NotFound", 400)
+
+
+def test_run_instances_from_a_shared_image_works(
+    source: Account, target: Account, new_image: str
+) -> None:
+    share(source, new_image, {"UserId": TARGET_UID})
+
+    reservation = target.ec2.run_instances(ImageId=new_image, MinCount=1, MaxCount=1)
+
+    assert reservation["Instances"][0]["ImageId"] == new_image
+    assert reservation["OwnerId"] == TARGET_UID

@@ -23,25 +23,33 @@ import base64
 import binascii
 import copy
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from typing import Callable
 
 from moto.core.responses import ActionResult
+from moto.core.responses import EmptyResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.exceptions import InvalidAMIIdError
+from moto.ec2.exceptions import InvalidID
 from moto.ec2.exceptions import MalformedAMIIdError
 from moto.ec2.exceptions import UnvailableAMIIdError
 from moto.ec2.models import EC2Backend
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami
 from moto.ec2.models.amis import AmiBackend
+from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import generic_filter
 
 # DescribeImages page size bounds, as the EC2 API reference gives them.
 MIN_PAGE_SIZE = 5
 MAX_PAGE_SIZE = 1000
+# AWS takes an image ID as well formed only in these two shapes (old and new IDs).
+_IMAGE_ID = re.compile(r"^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+# The one attribute ResetImageAttribute accepts in the EC2 API reference.
+RESETTABLE_ATTRIBUTE = "launchPermission"
 
 _ORIGINALS: dict[str, Callable[..., Any]] = {}
 
@@ -53,6 +61,17 @@ class ImageNotOwnedError(EC2ClientError):
         # AWS documents AuthFailure for using an AMI you lack permissions for;
         # see docs/local-aws.md for why this code and not UnauthorizedOperation.
         super().__init__("AuthFailure", f"Not authorized for image:{image_id}")
+
+
+class UnresettableAttributeError(EC2ClientError):
+    """ResetImageAttribute for an attribute other than launchPermission."""
+
+    def __init__(self, attribute: str) -> None:
+        super().__init__(
+            "InvalidParameterValue",
+            f"Value ({attribute}) for parameter attribute is invalid. "
+            f"Only {RESETTABLE_ATTRIBUTE} can be reset.",
+        )
 
 
 class InvalidPaginationTokenError(EC2ClientError):
@@ -110,8 +129,13 @@ def _is_known_anywhere(backend: Any, image_id: str) -> bool:
     return False
 
 
+def is_well_formed_image_id(image_id: str) -> bool:
+    """Whether the ID has a shape AWS accepts: ``ami-`` and 8 or 17 lowercase hex digits."""
+    return bool(_IMAGE_ID.match(image_id))
+
+
 def _check_image_ids(backend: Any, image_ids: list[str]) -> None:
-    malformed = [image_id for image_id in image_ids if not image_id.startswith("ami-")]
+    malformed = [image_id for image_id in image_ids if not is_well_formed_image_id(image_id)]
     if malformed:
         raise MalformedAMIIdError(malformed)
     unknown = [image_id for image_id in image_ids if not _is_known_anywhere(backend, image_id)]
@@ -169,7 +193,7 @@ def describe_images(
 
 def find_image(backend: Any, image_id: str) -> Ami:
     """The image with that ID as the backend's account sees it, or the error AWS gives."""
-    if not image_id.startswith("ami-"):
+    if not is_well_formed_image_id(image_id):
         raise MalformedAMIIdError([image_id])
     for image in visible_images(backend):
         if image.id == image_id:
@@ -211,18 +235,53 @@ def describe_image_attribute(self: Any, ami_id: str, attribute_name: str) -> Any
 
 
 def deregister_image(self: Any, ami_id: str) -> None:
-    """DeregisterImage by the owner; other accounts' tags on the image go with it."""
+    """DeregisterImage by the owner; every account's tags on the image go with it."""
     if ami_id not in self.amis and ami_id not in self.deleted_amis:
         _find_owned_image(self, ami_id)
     _ORIGINALS["deregister_image"](self, ami_id)
-    for peer in _peer_backends(self):
-        peer.tags.pop(ami_id, None)
+    # moto keeps the owner's tags of a deregistered image; AWS drops them.
+    for backend in (self, *_peer_backends(self)):
+        backend.tags.pop(ami_id, None)
+
+
+def copy_image(
+    self: Any,
+    source_image_id: str,
+    source_region: str,
+    name: str | None = None,
+    description: str | None = None,
+) -> Ami:
+    """CopyImage of an image the caller may launch in the source region.
+
+    moto takes the first image its lookup returns, which is an IndexError (an
+    HTTP 500) when the caller cannot see the image; AWS answers NotFound.
+    """
+    source_backend = ec2_backends[self.account_id][source_region]
+    find_image(source_backend, source_image_id)
+    return _ORIGINALS["copy_image"](self, source_image_id, source_region, name, description)
+
+
+def run_instances(self: Any, image_id: str, *arguments: Any, **options: Any) -> Any:
+    """RunInstances, refused for an image of another account that the caller may not launch.
+
+    An ID that no account has is left to moto, which launches it with default
+    image settings, so that tests with made-up image IDs keep working.
+    """
+    if image_id and _is_known_anywhere(self, image_id):
+        find_image(self, image_id)
+    return _ORIGINALS["run_instances"](self, image_id, *arguments, **options)
 
 
 def do_resources_exist(self: Any, resource_ids: list[str]) -> bool:
-    """Existence check for CreateTags: an image must be one the caller may launch."""
+    """Existence check for CreateTags: an image must be one the caller may launch.
+
+    A malformed image ID is InvalidID here, the code CreateTags gives for any
+    malformed resource ID; moto's own check catches most of them first.
+    """
     for resource_id in resource_ids:
         if resource_id.startswith("ami-"):
+            if not is_well_formed_image_id(resource_id):
+                raise InvalidID(resource_id)
             find_image(self, resource_id)
     others = [resource_id for resource_id in resource_ids if not resource_id.startswith("ami-")]
     return _ORIGINALS["do_resources_exist"](self, others)
@@ -263,6 +322,30 @@ def _decode_page_token(token: str) -> int:
     return offset
 
 
+def describe_image_attribute_response(self: AmisResponse) -> ActionResult:
+    """DescribeImageAttribute: the image is looked up before moto checks the attribute name.
+
+    moto refuses some attribute names before it looks at the image, so an
+    unknown ID could answer AuthFailure or InvalidRequest; AWS answers NotFound.
+    """
+    _find_owned_image(self.ec2_backend, self._get_param("ImageId"))
+    return _ORIGINALS["describe_image_attribute_response"](self)
+
+
+def reset_image_attribute_response(self: AmisResponse) -> EmptyResult:
+    """ResetImageAttribute of launchPermission: the owner makes the image private again."""
+    image_id = self._get_param("ImageId")
+    attribute = self._get_param("Attribute")
+    self.error_on_dryrun()
+
+    image = _find_owned_image(self.ec2_backend, image_id)
+    if attribute != RESETTABLE_ATTRIBUTE:
+        raise UnresettableAttributeError(attribute)
+    # The list is shared with every account's view of the image, so clear it in place.
+    image.launch_permissions.clear()
+    return EmptyResult()
+
+
 def describe_images_response(self: AmisResponse) -> ActionResult:
     """DescribeImages with MaxResults/NextToken paging, which moto ignores."""
     answer = _ORIGINALS["describe_images_response"](self)
@@ -301,6 +384,9 @@ def install() -> None:
     _ORIGINALS["do_resources_exist"] = EC2Backend.do_resources_exist
     _ORIGINALS["block_device_mappings"] = Ami.block_device_mappings.fget  # type: ignore[attr-defined]
     _ORIGINALS["describe_images_response"] = AmisResponse.describe_images
+    _ORIGINALS["copy_image"] = AmiBackend.copy_image
+    _ORIGINALS["run_instances"] = InstanceBackend.run_instances
+    _ORIGINALS["describe_image_attribute_response"] = AmisResponse.describe_image_attribute
 
     AmiBackend.describe_images = describe_images  # type: ignore[method-assign]
     AmiBackend.modify_image_attribute = modify_image_attribute  # type: ignore[method-assign]
@@ -310,3 +396,7 @@ def install() -> None:
     Ami.get_tags = get_tags  # type: ignore[method-assign]
     Ami.block_device_mappings = property(_block_device_mappings)  # type: ignore[assignment,method-assign]
     AmisResponse.describe_images = describe_images_response  # type: ignore[method-assign]
+    AmiBackend.copy_image = copy_image  # type: ignore[method-assign]
+    InstanceBackend.run_instances = run_instances  # type: ignore[method-assign]
+    AmisResponse.describe_image_attribute = describe_image_attribute_response  # type: ignore[method-assign]
+    AmisResponse.reset_image_attribute = reset_image_attribute_response  # type: ignore[method-assign,assignment]
