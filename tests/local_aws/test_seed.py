@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from local_aws_support import REPO
 from local_aws_support import SOURCE_UID
 from local_aws_support import TARGET_UID
@@ -17,6 +18,7 @@ sys.path.insert(0, str(REPO))
 
 from tools.local_aws.seed import SeedError
 from tools.local_aws.seed import image_id_for
+from tools.local_aws.seed import load_seed
 from tools.local_aws.seed import parse_seed
 
 
@@ -201,3 +203,85 @@ def test_seed_in_the_wrong_shape_is_refused_with_the_place(document: Any, compla
 
 def test_empty_seed_creates_nothing() -> None:
     assert parse_seed(None) == {}
+
+
+def _seed_text(image: str = "{name: a}", account: str = "", region: str = "", top: str = "") -> str:
+    """A one-image seed in YAML, with extra lines at the account, region or top level."""
+    return (
+        f"{top}accounts:\n"
+        f'  - uid: "{SOURCE_UID}"\n'
+        f"{account}"
+        "    regions:\n"
+        "      us-east-1:\n"
+        f"{region}"
+        f"        images:\n"
+        f"          - {image}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        (_seed_text(top="extra: 1\n"), "unknown field(s) ['extra']"),
+        (_seed_text(account="    role: x\n"), "accounts[0]: unknown field(s) ['role']"),
+        (
+            _seed_text(region="        owner: x\n"),
+            "accounts[0].regions.us-east-1: unknown field(s) ['owner']",
+        ),
+        (_seed_text(image='{name: ""}'), "images[0].name: must not be empty"),
+        (_seed_text(image='{name: "lit-{i}"}'), "images[0].name: {i} is numbered by count"),
+        (_seed_text(image='{name: a, kms_key: ""}'), "images[0].kms_key: must not be empty"),
+        (
+            _seed_text(image="{name: a, tags: {price: 1.50}}"),
+            "tags.price: expected a string; quote the value",
+        ),
+        (_seed_text(image="{name: a, tags: {on: true}}"), "quote the value"),
+    ],
+    ids=[
+        "top-level-field",
+        "account-field",
+        "region-field",
+        "empty-name",
+        "numbered-name-without-count",
+        "empty-kms-key",
+        "numeric-tag-value",
+        "boolean-tag-value",
+    ],
+)
+def test_seed_text_in_the_wrong_shape_is_refused_with_the_place(text: str, complaint: str) -> None:
+    with pytest.raises(SeedError) as raised:
+        parse_seed(yaml.safe_load(text))
+    assert complaint in str(raised.value)
+
+
+def test_the_same_account_listed_twice_is_refused() -> None:
+    text = _seed_text() + f'  - uid: "{SOURCE_UID}"\n'
+
+    with pytest.raises(SeedError) as raised:
+        parse_seed(yaml.safe_load(text))
+
+    assert str(raised.value) == (f"accounts[1].uid: {SOURCE_UID} is already listed at accounts[0]")
+
+
+def test_an_unquoted_uid_is_refused_without_the_number_yaml_made_of_it() -> None:
+    with pytest.raises(SeedError) as raised:
+        parse_seed(yaml.safe_load("accounts:\n  - uid: 011111111111\n"))
+
+    message = str(raised.value)
+    assert "quote" in message
+    assert "1227133513" not in message  # what YAML's octal reading made of it
+
+
+def test_seed_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    seed = tmp_path / "latin1.yml"
+    seed.write_bytes(_seed_text(image="{name: caf\xe9}").encode("latin-1"))
+
+    with pytest.raises(SeedError, match="not UTF-8 text"):
+        load_seed(seed)
+
+
+def test_empty_seed_file_is_a_seed_of_no_images(tmp_path: Path) -> None:
+    seed = tmp_path / "empty.yml"
+    seed.write_text("# nothing yet\n", encoding="utf-8")
+
+    assert load_seed(seed) == 0

@@ -18,6 +18,12 @@ import yaml
 IMAGE_STATES = ("available", "pending", "failed")
 AWS_MANAGED_EBS_KEY = "aws/ebs"
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+# A name that asks for a number, "{i}" or "{i:05d}", which only a count supplies.
+_NUMBER_FIELD = re.compile(r"\{i(?:[:!][^}]*)?\}")
+TOP_LEVEL_FIELDS = {"accounts"}
+ACCOUNT_FIELDS = {"uid", "regions"}
+REGION_FIELDS = {"images"}
+IMAGE_FIELDS = {"name", "state", "description", "tags", "kms_key", "launch_permissions", "count"}
 
 
 class SeedError(ValueError):
@@ -43,9 +49,31 @@ def image_id_for(account_id: str, region: str, name: str) -> str:
 
 
 def _text(value: Any, where: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise SeedError(f"{where}: expected a string, got {value!r}")
-    return str(value)
+    """A string field; YAML turns unquoted numbers and booleans into other types."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float)) or value is None:
+        # Not the converted value: YAML may have changed what was written (1.50, 0777).
+        raise SeedError(
+            f"{where}: expected a string; quote the value so that YAML keeps it as text"
+        )
+    raise SeedError(f"{where}: expected a string, got a {type(value).__name__}")
+
+
+def _non_empty_text(value: Any, where: str) -> str:
+    text = _text(value, where)
+    if not text:
+        raise SeedError(f"{where}: must not be empty")
+    return text
+
+
+def _refuse_unknown_fields(raw: dict[Any, Any], known: set[str], where: str) -> None:
+    unknown = set(raw) - known
+    if unknown:
+        place = f"{where}: " if where else ""
+        raise SeedError(
+            f"{place}unknown field(s) {sorted(map(str, unknown))}; expected {sorted(known)}"
+        )
 
 
 def _read_tags(raw: Any, where: str) -> dict[str, str]:
@@ -53,7 +81,10 @@ def _read_tags(raw: Any, where: str) -> dict[str, str]:
         return {}
     if not isinstance(raw, dict):
         raise SeedError(f"{where}: tags must be a mapping of key to value")
-    return {_text(key, where): _text(value, f"{where}.{key}") for key, value in raw.items()}
+    tags = {}
+    for key, value in raw.items():
+        tags[_text(key, f"{where}: tag key")] = _text(value, f"{where}.{key}")
+    return tags
 
 
 def _read_launch_permissions(raw: Any, where: str) -> list[str]:
@@ -64,8 +95,10 @@ def _read_launch_permissions(raw: Any, where: str) -> list[str]:
     principals = []
     for principal in raw:
         if principal != "all" and not (isinstance(principal, str) and _ACCOUNT_ID.match(principal)):
+            # An unquoted account ID is shown as written nowhere: YAML converted it.
+            shown = repr(principal) if isinstance(principal, str) else "an unquoted number"
             raise SeedError(
-                f"{where}: launch permission {principal!r} is neither 'all' nor a quoted "
+                f"{where}: launch permission {shown} is neither 'all' nor a quoted "
                 "12-digit account ID"
             )
         principals.append(principal)
@@ -75,27 +108,20 @@ def _read_launch_permissions(raw: Any, where: str) -> list[str]:
 def _read_image(raw: Any, where: str) -> SeedImage:
     if not isinstance(raw, dict) or "name" not in raw:
         raise SeedError(f"{where}: an image needs at least a name")
-    unknown = set(raw) - {
-        "name",
-        "state",
-        "description",
-        "tags",
-        "kms_key",
-        "launch_permissions",
-        "count",
-    }
-    if unknown:
-        raise SeedError(f"{where}: unknown field(s) {sorted(unknown)}")
+    _refuse_unknown_fields(raw, IMAGE_FIELDS, where)
     state = raw.get("state", "available")
     if state not in IMAGE_STATES:
         raise SeedError(f"{where}: state must be one of {', '.join(IMAGE_STATES)}")
     kms_key = raw.get("kms_key")
+    name = _non_empty_text(raw["name"], f"{where}.name")
+    if "count" not in raw and _NUMBER_FIELD.search(name):
+        raise SeedError(f"{where}.name: {{i}} is numbered by count, and this entry has no count")
     return SeedImage(
-        name=_text(raw["name"], f"{where}.name"),
+        name=name,
         state=state,
         description=_text(raw.get("description", ""), f"{where}.description"),
         tags=_read_tags(raw.get("tags"), f"{where}.tags"),
-        kms_key=None if kms_key is None else _text(kms_key, f"{where}.kms_key"),
+        kms_key=None if kms_key is None else _non_empty_text(kms_key, f"{where}.kms_key"),
         launch_permissions=_read_launch_permissions(
             raw.get("launch_permissions"), f"{where}.launch_permissions"
         ),
@@ -129,28 +155,49 @@ def _expand(raw: Any, where: str) -> list[SeedImage]:
     ]
 
 
+def _read_uid(raw: Any, where: str) -> str:
+    if isinstance(raw, str) and _ACCOUNT_ID.match(raw):
+        return raw
+    if isinstance(raw, str):
+        raise SeedError(f"{where}: expected a quoted 12-digit account ID, got {raw!r}")
+    # YAML has converted an unquoted value (011111111111 even reads as octal), so
+    # what it became is not what the user wrote and is not shown.
+    raise SeedError(
+        f"{where}: expected a quoted 12-digit account ID; write it in quotes, "
+        'e.g. uid: "011111111111", so that YAML keeps it as text'
+    )
+
+
 def parse_seed(document: Any) -> dict[tuple[str, str], list[SeedImage]]:
     """Validate a loaded seed document; return the images per (account ID, region)."""
+    # An empty file (or one of comments only) loads as None: a seed of no images.
     if document is None:
         return {}
     if not isinstance(document, dict) or not isinstance(document.get("accounts"), list):
         raise SeedError("the seed must be a mapping with an 'accounts' list")
+    _refuse_unknown_fields(document, TOP_LEVEL_FIELDS, "")
 
     images_by_place: dict[tuple[str, str], list[SeedImage]] = {}
+    seen_uids: dict[str, str] = {}
     for index, account in enumerate(document["accounts"]):
         where = f"accounts[{index}]"
         if not isinstance(account, dict):
             raise SeedError(f"{where}: expected a mapping")
-        uid = account.get("uid")
-        # An unquoted uid arrives as an int and has lost any leading zeros.
-        if not isinstance(uid, str) or not _ACCOUNT_ID.match(uid):
-            raise SeedError(f"{where}.uid: expected a quoted 12-digit account ID, got {uid!r}")
+        _refuse_unknown_fields(account, ACCOUNT_FIELDS, where)
+        uid = _read_uid(account.get("uid"), f"{where}.uid")
+        if uid in seen_uids:
+            raise SeedError(f"{where}.uid: {uid} is already listed at {seen_uids[uid]}")
+        seen_uids[uid] = where
         regions = account.get("regions") or {}
         if not isinstance(regions, dict):
             raise SeedError(f"{where}.regions: expected a mapping of region to images")
         for region, content in regions.items():
             place = f"{where}.regions.{region}"
-            raw_images = (content or {}).get("images") or []
+            content = content or {}
+            if not isinstance(content, dict):
+                raise SeedError(f"{place}: expected a mapping with an 'images' list")
+            _refuse_unknown_fields(content, REGION_FIELDS, place)
+            raw_images = content.get("images") or []
             if not isinstance(raw_images, list):
                 raise SeedError(f"{place}.images: expected a list")
             images = images_by_place.setdefault((uid, str(region)), [])
@@ -225,6 +272,8 @@ def load_seed(path: Path) -> int:
     """Create every image of the seed file in moto's backends; return how many."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise SeedError(f"{path}: not UTF-8 text: {error}") from error
     except yaml.YAMLError as error:
         raise SeedError(f"{path}: not valid YAML: {error}") from error
     images_by_place = parse_seed(document)
