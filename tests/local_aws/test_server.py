@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -125,3 +126,42 @@ def test_launcher_runs_from_another_directory(tmp_path: Path) -> None:
     assert refused.returncode == 0
     assert "serve" in refused.stdout
     assert time.monotonic() - started < 30
+
+
+def test_a_port_above_65535_is_refused() -> None:
+    refused = run_serve("--port", "70000")
+
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert "must be 65535 or less" in refused.stderr
+
+
+def test_a_port_in_use_is_refused_with_exit_two() -> None:
+    with socket.socket() as occupant:
+        occupant.bind(("127.0.0.1", 0))
+        occupant.listen()
+        port = occupant.getsockname()[1]
+
+        refused = run_serve("--port", str(port))
+
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert refused.stderr == f"local-aws: port {port} on 127.0.0.1 is in use\n"
+
+
+def test_localhost_ready_line_names_the_address_bound() -> None:
+    with local_aws("--host", "localhost") as running:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", running.url)
+        identity = Account(running.url, SOURCE_UID).client("sts").get_caller_identity()
+        assert identity["Account"] == SOURCE_UID
+
+
+def test_a_seed_that_is_not_utf8_is_refused_with_exit_two(tmp_path: Path) -> None:
+    seed = tmp_path / "latin1.yml"
+    seed.write_bytes('accounts:\n  - uid: "111111111111"  # caf\xe9\n'.encode("latin-1"))
+
+    refused = run_serve("--port", "0", "--seed", str(seed))
+
+    assert refused.returncode == 2
+    assert "not UTF-8 text" in refused.stderr
+    assert "Traceback" not in refused.stderr

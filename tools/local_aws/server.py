@@ -11,10 +11,12 @@ Bad arguments, a non-loopback host or a bad seed file exit 2 with the reason on 
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -28,6 +30,13 @@ DEFAULT_PORT = 5000
 # test request is not the slow one.
 WARM_SERVICES = ("ec2", "sts", "kms", "iam")
 USAGE_ERROR = 2
+HIGHEST_PORT = 65535
+# The connection backlog of socketserver, which werkzeug uses when it binds itself.
+LISTEN_BACKLOG = 5
+
+
+class PortInUseError(OSError):
+    """Another socket already listens on the host and port asked for."""
 
 
 def _fault_rate(text: str) -> float:
@@ -44,6 +53,13 @@ def _non_negative(text: str) -> int:
     return number
 
 
+def _port(text: str) -> int:
+    number = _non_negative(text)
+    if number > HIGHEST_PORT:
+        raise argparse.ArgumentTypeError(f"must be {HIGHEST_PORT} or less")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command today, room for more flags and commands."""
     parser = argparse.ArgumentParser(
@@ -53,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the local AWS on a loopback address")
     serve.add_argument("--host", default=DEFAULT_HOST, help="loopback address to bind")
     serve.add_argument(
-        "--port", type=_non_negative, default=DEFAULT_PORT, help="TCP port; 0 picks a free one"
+        "--port", type=_port, default=DEFAULT_PORT, help="TCP port; 0 picks a free one"
     )
     serve.add_argument("--seed", type=Path, help="YAML file of accounts and images to create")
     serve.add_argument(
@@ -106,6 +122,30 @@ def _build_app(args: argparse.Namespace) -> Any:
     return LocalAwsMiddleware(dispatcher, faults)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on host and port, bound here so that the errors are ours to word."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As socketserver does: a port left in TIME_WAIT by a previous run is reusable.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host.strip("[]"), port))
+        listener.listen(LISTEN_BACKLOG)
+    except OSError as error:
+        listener.close()
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"port {port} on {host} is in use") from error
+        raise
+    return listener
+
+
+def _url_of(listener: socket.socket) -> str:
+    """The URL of the address actually bound (localhost binds 127.0.0.1 only)."""
+    address, port = listener.getsockname()[:2]
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{port}"
+
+
 def serve(args: argparse.Namespace) -> int:
     """Start, announce, serve until a stop signal, stop; the exit status."""
     if not is_loopback(args.host):
@@ -132,7 +172,22 @@ def serve(args: argparse.Namespace) -> int:
     if not args.log_requests:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    server = make_server(args.host, args.port, _build_app(args), threaded=True)
+    try:
+        listener = _listen(args.host, args.port)
+    except PortInUseError as error:
+        print(f"local-aws: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except OSError as error:
+        print(
+            f"local-aws: cannot listen on port {args.port} on {args.host}: {error.strerror}",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+    app = _build_app(args)
+    with listener:
+        # werkzeug serves on its own duplicate of the descriptor.
+        server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
+        url = _url_of(listener)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -149,9 +204,8 @@ def serve(args: argparse.Namespace) -> int:
     )
     serving.start()
 
-    # The socket listens since make_server, so a client may connect from now on.
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"local-aws ready at http://{host}:{server.server_port}", flush=True)
+    # The socket listens since _listen, so a client may connect from now on.
+    print(f"local-aws ready at {url}", flush=True)
     while not stop.wait(timeout=0.2):
         pass
 
