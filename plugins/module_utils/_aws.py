@@ -132,15 +132,26 @@ def translate_error(exc: Exception, operation: str) -> AwsError:
 
 
 class Account:
-    """One identity in the region: a session, its clients and, when known, its account ID."""
+    """One identity in the region: its credentials, its clients and, when known, its account ID.
+
+    Every identity makes its clients from the caller's one session, with its own
+    credentials: each boto3 session loads service models for itself (tens of MB for EC2),
+    so a session per assumed role would multiply the module's memory.
+    """
 
     def __init__(
-        self, session: Any, connection: Connection, calls: CallLog, account_id: str | None = None
+        self,
+        session: Any,
+        connection: Connection,
+        calls: CallLog,
+        account_id: str | None = None,
+        credentials: dict[str, str] | None = None,
     ) -> None:
         self.session = session
         self.connection = connection
         self.calls = calls
         self.account_id = account_id
+        self._credentials = credentials or {}
         self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
@@ -152,6 +163,7 @@ class Account:
                     region_name=self.connection.region,
                     endpoint_url=self.connection.endpoint_url,
                     config=client_config(self.connection),
+                    **self._credentials,
                 )
             except (BotoCoreError, ValueError) as exc:
                 raise translate_error(exc, f"create {service} client") from exc
@@ -213,14 +225,18 @@ def assume_role(
     response = base.call("sts", "assume_role", **params)
 
     credentials = response["Credentials"]
-    session = boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=base.connection.region,
-    )
     account_id = account_from_arn(response["AssumedRoleUser"]["Arn"])
-    return Account(session, base.connection, base.calls, account_id)
+    return Account(
+        base.session,
+        base.connection,
+        base.calls,
+        account_id,
+        {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        },
+    )
 
 
 def identify(account: Account) -> str:

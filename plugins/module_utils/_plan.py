@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
+from typing import NamedTuple
 
 RESERVED_TAG_PREFIX = "aws:"
 MAX_TAGS_PER_RESOURCE = 50
@@ -20,19 +21,24 @@ MAX_RESOURCES_PER_CREATE_TAGS = 1000
 
 SHAREABLE_STATE = "available"
 
+NO_TAGS: Mapping[str, str] = {}
+
 SHARE = "share"
 TAG = "tag"
 
 
-@dataclass(frozen=True)
-class SourceImage:
-    """An image owned by the source, as DescribeImages shows it to the source."""
+class SourceImage(NamedTuple):
+    """An image owned by the source, as DescribeImages shows it to the source.
+
+    Named tuples rather than dataclasses for the per-image records: thousands of them
+    fit in a module process, and Python 3.9 has no slotted dataclasses.
+    """
 
     image_id: str
     name: str
     state: str
     owner_id: str
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = {}
     encrypted: bool = False
     encrypted_snapshot_ids: tuple[str, ...] = ()
 
@@ -44,8 +50,9 @@ class SourceImage:
         return cls(
             image_id=image["ImageId"],
             name=image.get("Name", ""),
-            state=image.get("State", ""),
-            owner_id=image.get("OwnerId", ""),
+            # Interned: the same few states, owner and tag keys recur on thousands of images.
+            state=sys.intern(image.get("State", "")),
+            owner_id=sys.intern(image.get("OwnerId", "")),
             tags=tags_from_list(image.get("Tags", [])),
             encrypted=bool(encrypted),
             encrypted_snapshot_ids=tuple(v["SnapshotId"] for v in encrypted if "SnapshotId" in v),
@@ -64,14 +71,13 @@ class TagOmission:
         return {"key": self.key, "reason": self.reason}
 
 
-@dataclass(frozen=True)
-class ImagePlan:
+class ImagePlan(NamedTuple):
     """What to do for one matched image in the target account."""
 
     image: SourceImage
     shared_before: bool
     target_tags: Mapping[str, str]
-    tags_to_write: Mapping[str, str]
+    tags_to_write: dict[str, str]
     omitted_tags: tuple[TagOmission, ...] = ()
     skip_reason: str | None = None
 
@@ -114,7 +120,7 @@ class Plan:
             if p.share
         ]
         tags = [
-            {"action": TAG, "image_id": p.image.image_id, "tags": dict(p.tags_to_write)}
+            {"action": TAG, "image_id": p.image.image_id, "tags": p.tags_to_write}
             for p in self.images
             if TAG in p.actions
         ]
@@ -123,7 +129,7 @@ class Plan:
 
 def tags_from_list(tags: Iterable[Mapping[str, str]]) -> dict[str, str]:
     """AWS's `[{Key, Value}]` form as a dict."""
-    return {tag["Key"]: tag.get("Value", "") for tag in tags}
+    return {sys.intern(tag["Key"]): tag.get("Value", "") for tag in tags}
 
 
 def tags_to_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
@@ -173,7 +179,10 @@ def plan_tags(
     for key in new_keys[room:]:
         omitted.append(TagOmission(key, f"over the limit of {MAX_TAGS_PER_RESOURCE} tags"))
     additions = {key: wanted[key] for key in new_keys[:room]}
-    return {**updates, **additions}, tuple(sorted(omitted, key=lambda o: o.key))
+    to_write = {**updates, **additions}
+    if to_write == source_tags:
+        to_write = source_tags  # The common first run: one dict per image, not two.
+    return to_write, tuple(sorted(omitted, key=lambda o: o.key))
 
 
 def build_plan(
@@ -190,7 +199,7 @@ def build_plan(
     plans = []
     for image in sorted(images, key=lambda i: (i.name, i.image_id)):
         reason = skip_reason(image, managed_key_image_ids)
-        current = dict((target_tags or {}).get(image.image_id, {}))
+        current = (target_tags or {}).get(image.image_id, NO_TAGS)
         if reason is None and target_tags is not None:
             to_write, omitted = plan_tags(image.tags, current)
         else:

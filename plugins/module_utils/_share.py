@@ -27,6 +27,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._images impor
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_target_tags
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SHARE
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import TAG
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import ImagePlan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import Plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import image_diff
@@ -162,6 +163,28 @@ def read_plan(
     return build_plan(images, shared, target_tags, target_account_id, managed_key)
 
 
+def image_entry(image_plan: ImagePlan, done: list[str], error: AwsError | None) -> dict[str, Any]:
+    """One image as returned: what was planned and done; reasons and errors only when there."""
+    image = image_plan.image
+    entry: dict[str, Any] = {
+        "image_id": image.image_id,
+        "name": image.name,
+        "state": image.state,
+        "encrypted": image.encrypted,
+        "launch_permission_before": image_plan.shared_before,
+        "actions": image_plan.actions,
+        "done": done,
+        "tags": image_plan.tags_to_write,
+    }
+    if image_plan.omitted_tags:
+        entry["tags_not_written"] = [o.as_dict() for o in image_plan.omitted_tags]
+    if image_plan.skip_reason is not None:
+        entry["skip_reason"] = image_plan.skip_reason
+    if error is not None:
+        entry["error"] = error.as_dict()
+    return entry
+
+
 def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[str, Any]:
     """What the module returns: the plan, what was done (or would be), and the failures."""
     images = []
@@ -169,30 +192,16 @@ def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[s
     tagged = {}
     diffs = []
     for image_plan in plan.images:
-        image = image_plan.image
-        done = image_plan.actions if check_mode else outcome.done.get(image.image_id, [])
-        error = outcome.errors.get(image.image_id)
+        image_id = image_plan.image.image_id
+        done = image_plan.actions if check_mode else outcome.done.get(image_id, [])
         if SHARE in done:
-            shared.append(image.image_id)
+            shared.append(image_id)
         if TAG in done:
-            tagged[image.image_id] = dict(image_plan.tags_to_write)
-        if done:
+            tagged[image_id] = image_plan.tags_to_write
+        if diff and done:
             diffs.append(image_diff(image_plan, done, plan.copy_tags))
-        images.append(
-            {
-                "image_id": image.image_id,
-                "name": image.name,
-                "state": image.state,
-                "encrypted": image.encrypted,
-                "launch_permission_before": image_plan.shared_before,
-                "actions": image_plan.actions,
-                "done": [] if check_mode else done,
-                "tags": dict(image_plan.tags_to_write),
-                "tags_not_written": [o.as_dict() for o in image_plan.omitted_tags],
-                "skip_reason": image_plan.skip_reason,
-                "error": error.as_dict() if error else None,
-            }
-        )
+        applied = [] if check_mode else done
+        images.append(image_entry(image_plan, applied, outcome.errors.get(image_id)))
 
     result: dict[str, Any] = {
         "changed": bool(shared or tagged),

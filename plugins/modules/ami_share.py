@@ -297,19 +297,22 @@ images:
       type: dict
       sample: {"Name": "service-a-42"}
     tags_not_written:
-      description: Source tags left out because of AWS tag limits.
+      description: Source tags left out because of AWS tag limits, each with C(key) and C(reason).
       type: list
       elements: dict
+      returned: when some source tags do not fit
       sample: [{"key": "build-log", "reason": "value longer than 256 characters"}]
     skip_reason:
-      description: Why the image is skipped, or null.
+      description: Why the image is skipped.
       type: str
-      sample: null
+      returned: when the image is skipped
+      sample: state is pending, only available images can be shared
     error:
       description:
-        - The error that stopped this image, with C(operation), C(code) and C(message), or null.
+        - The error that stopped this image, with C(operation), C(code) and C(message).
       type: dict
-      sample: null
+      returned: when the image failed
+      sample: {"operation": "ModifyImageAttribute", "code": "AuthFailure", "message": "denied"}
 failures:
   description: One entry per image that failed; the task fails when this is not empty.
   returned: always
