@@ -153,26 +153,32 @@ class Account:
         self.account_id = account_id
         self._credentials = credentials or {}
         self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def client(self, service: str) -> Any:
         """A client for `service`, created once; clients (unlike sessions) are thread-safe."""
-        if service not in self._clients:
-            try:
-                client = self.session.client(
-                    service,
-                    region_name=self.connection.region,
-                    endpoint_url=self.connection.endpoint_url,
-                    config=client_config(self.connection),
-                    **self._credentials,
-                )
-            except (BotoCoreError, ValueError) as exc:
-                raise translate_error(exc, f"create {service} client") from exc
-            # Every handler of this event runs (unlike before-call, which stops at the
-            # first answer, a Stubber's in tests), so no call escapes the count.
-            client.meta.events.register("before-parameter-build", self.calls.record)
-            client.meta.events.register("needs-retry", stop_retrying_silent_endpoints)
-            self._clients[service] = client
-        return self._clients[service]
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._new_client(service)
+            return self._clients[service]
+
+    def _new_client(self, service: str) -> Any:
+        """Make a client with the one retry policy, counted, for this identity."""
+        try:
+            client = self.session.client(
+                service,
+                region_name=self.connection.region,
+                endpoint_url=self.connection.endpoint_url,
+                config=client_config(self.connection),
+                **self._credentials,
+            )
+        except (BotoCoreError, ValueError) as exc:
+            raise translate_error(exc, f"create {service} client") from exc
+        # Every handler of this event runs (unlike before-call, which stops at the
+        # first answer, a Stubber's in tests), so no call escapes the count.
+        client.meta.events.register("before-parameter-build", self.calls.record)
+        client.meta.events.register("needs-retry", stop_retrying_silent_endpoints)
+        return client
 
     def call(self, service: str, method: str, **params: Any) -> dict[str, Any]:
         """Call `method` of `service`, raising `AwsError` on failure."""

@@ -107,7 +107,8 @@ options:
     type: str
   access_key:
     description:
-      - The AWS access key ID of the calling identity.
+      - The AWS access key ID of the calling identity. It is kept out of logs and output like
+        the secret key.
       - When not set, the E(AWS_ACCESS_KEY_ID), E(AWS_ACCESS_KEY) or E(EC2_ACCESS_KEY)
         environment variable is used, and then boto3's usual chain (profile, instance role).
     type: str
@@ -381,7 +382,7 @@ ARGUMENT_SPEC = {
     "role_session_name": {"type": "str"},
     "access_key": {
         "type": "str",
-        "no_log": False,
+        "no_log": True,
         "aliases": ["aws_access_key_id", "aws_access_key", "ec2_access_key"],
         **env("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "EC2_ACCESS_KEY"),
     },

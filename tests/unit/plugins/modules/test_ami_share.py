@@ -88,7 +88,7 @@ def test_every_environment_fallback_is_named_in_the_documentation():
 
 def test_secrets_are_never_logged():
     secret_options = {n for n, spec in ami_share.ARGUMENT_SPEC.items() if spec.get("no_log")}
-    assert secret_options == {"secret_key", "session_token", "external_id"}
+    assert secret_options == {"access_key", "secret_key", "session_token", "external_id"}
 
 
 def test_every_returned_key_is_documented():
