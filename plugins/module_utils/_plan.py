@@ -159,6 +159,9 @@ def plan_tags(
     Reserved `aws:` keys cannot be written by anyone and are left out without a report.
     Keys the target set itself are kept and count towards the limit of tags per resource.
     """
+    # Limitation: a tag deleted in the source stays in the target. The target's view cannot
+    # tell a tag copied by an earlier run from one the target set itself, and the latter
+    # must be kept; telling them apart needs a record of what was copied.
     omitted: list[TagOmission] = []
     wanted: dict[str, str] = {}
     for key in sorted(source_tags):
@@ -196,6 +199,8 @@ def build_plan(
 
     `target_tags` is the target's own tags per image ID, or None when tags are not copied.
     """
+    # Limitation: permissions are only ever added. An image that no longer matches, or a
+    # target no longer declared, keeps its launch permission: there is no revocation yet.
     plans = []
     for image in sorted(images, key=lambda i: (i.name, i.image_id)):
         reason = skip_reason(image, managed_key_image_ids)
