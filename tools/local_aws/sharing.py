@@ -195,9 +195,15 @@ def find_image(backend: Any, image_id: str) -> Ami:
     """The image with that ID as the backend's account sees it, or the error AWS gives."""
     if not is_well_formed_image_id(image_id):
         raise MalformedAMIIdError([image_id])
-    for image in visible_images(backend):
-        if image.id == image_id:
-            return image
+    # A lookup by ID in each account, not a scan of visible_images: callers such as
+    # ModifyImageAttribute run once per image, and a scan made a fleet's apply quadratic.
+    own = backend.amis.get(image_id)
+    if own is not None:
+        return own
+    for peer in _peer_backends(backend):
+        image = peer.amis.get(image_id)
+        if image is not None and _launchable_by(image, backend.account_id):
+            return _as_seen_by(image, backend)
     if image_id in backend.deleted_amis:
         raise UnvailableAMIIdError(image_id)
     raise InvalidAMIIdError(image_id)
