@@ -24,6 +24,7 @@ try:
     from botocore.exceptions import ConnectionClosedError
     from botocore.exceptions import ConnectionError as EndpointUnreachable
     from botocore.exceptions import ReadTimeoutError
+    from botocore.parsers import ResponseParserError
 except ImportError:
     HAS_BOTO3 = False
     BOTO3_IMPORT_ERROR: str | None = traceback.format_exc()
@@ -188,6 +189,9 @@ class Account:
             return getattr(client, method)(**params)
         except (BotoCoreError, ClientError) as exc:
             raise translate_error(exc, operation) from exc
+        except (KeyError, ResponseParserError) as exc:
+            # botocore's parsers fail this way on an answer that is not AWS's XML or JSON.
+            raise not_aws(operation, "expected fields") from exc
 
     def paginate(self, service: str, method: str, key: str, **params: Any) -> Iterator[Any]:
         """Yield every item under `key` of every page of `method`, raising `AwsError` on failure."""
@@ -195,9 +199,26 @@ class Account:
         operation = client.meta.method_to_api_mapping.get(method, method)
         try:
             for page in client.get_paginator(method).paginate(**params):
-                yield from page.get(key, [])
+                if key not in page:
+                    raise not_aws(operation, key)
+                yield from page[key]
         except (BotoCoreError, ClientError) as exc:
             raise translate_error(exc, operation) from exc
+        except (KeyError, ResponseParserError) as exc:
+            raise not_aws(operation, "expected fields") from exc
+
+
+def not_aws(operation: str, missing: str) -> AwsError:
+    """The error for an answer without what every AWS answer to `operation` has.
+
+    An endpoint that is not AWS (a web server, a proxy's login page) answers with
+    something botocore parses as empty; read as "no images", that would be a silent no-op.
+    """
+    return AwsError(
+        operation,
+        "UnexpectedResponse",
+        f"the answer has no {missing}: is endpoint_url an AWS endpoint?",
+    )
 
 
 def account_from_arn(arn: str) -> str:
@@ -229,6 +250,8 @@ def assume_role(
     if external_id:
         params["ExternalId"] = external_id
     response = base.call("sts", "assume_role", **params)
+    if "Credentials" not in response or "AssumedRoleUser" not in response:
+        raise not_aws("AssumeRole", "Credentials")
 
     credentials = response["Credentials"]
     account_id = account_from_arn(response["AssumedRoleUser"]["Arn"])

@@ -25,6 +25,9 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import 
 PAGE_SIZE = 1000
 SNAPSHOTS_PER_CALL = 200
 AWS_MANAGED_EBS_KEY = "alias/aws/ebs"
+# What ModifyImageAttribute answers for an image deregistered after it was listed. Such an
+# image is skipped, as at listing time: there is nothing left to share (DESIGN.md, fact 2).
+IMAGE_GONE_CODES = frozenset({"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound"})
 
 
 def read_source_images(source: Account, pattern: re.Pattern[str]) -> list[SourceImage]:
@@ -107,11 +110,14 @@ class Outcome:
 
     done: dict[str, list[str]] = field(default_factory=dict)
     errors: dict[str, AwsError] = field(default_factory=dict)
+    gone: dict[str, AwsError] = field(default_factory=dict)
 
     def record(self, image_id: str, action: str, error: AwsError | None) -> None:
         """Note that `action` on `image_id` succeeded, or the error it failed with."""
         if error is None:
             self.done.setdefault(image_id, []).append(action)
+        elif action == SHARE and error.code in IMAGE_GONE_CODES:
+            self.gone[image_id] = error
         else:
             self.errors[image_id] = error
 
@@ -165,7 +171,9 @@ def apply_plan(plan: Plan, source: Account, target: Account | None, workers: int
         writes = {
             p.image.image_id: p.tags_to_write
             for p in plan.images
-            if TAG in p.actions and p.image.image_id not in outcome.errors
+            if TAG in p.actions
+            and p.image.image_id not in outcome.errors
+            and p.image.image_id not in outcome.gone
         }
         if writes and target is not None:
             batches = pool.map(lambda batch: tag_images(target, *batch), tag_batches(writes))

@@ -71,6 +71,10 @@ def check_options(params: Mapping[str, Any]) -> re.Pattern[str]:
             "copy_tags needs target_role_arn: only the target account can tag the images shared "
             "with it (set copy_tags=false to share without tags)"
         )
+    endpoint = params.get("endpoint_url")
+    # An empty endpoint must not quietly mean "the real AWS endpoints".
+    if endpoint is not None and not re.match(r"^https?://[^/\s]+", endpoint):
+        problems.append(f"endpoint_url must be an http(s) URL, got {endpoint!r}")
     for option in ("workers", "max_attempts", "connect_timeout", "read_timeout"):
         if params[option] <= 0:
             problems.append(f"{option} must be greater than 0, got {params[option]}")
@@ -185,6 +189,11 @@ def image_entry(image_plan: ImagePlan, done: list[str], error: AwsError | None) 
     return entry
 
 
+def gone_reason(error: AwsError) -> str:
+    """Why an image that was deregistered while the share ran is skipped."""
+    return f"deregistered during the run ({error.operation}: {error.code})"
+
+
 def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[str, Any]:
     """What the module returns: the plan, what was done (or would be), and the failures."""
     images = []
@@ -201,7 +210,10 @@ def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[s
         if diff and done:
             diffs.append(image_diff(image_plan, done, plan.copy_tags))
         applied = [] if check_mode else done
-        images.append(image_entry(image_plan, applied, outcome.errors.get(image_id)))
+        entry = image_entry(image_plan, applied, outcome.errors.get(image_id))
+        if image_id in outcome.gone:
+            entry["skip_reason"] = gone_reason(outcome.gone[image_id])
+        images.append(entry)
 
     result: dict[str, Any] = {
         "changed": bool(shared or tagged),
@@ -209,13 +221,9 @@ def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[s
         "tagged": tagged,
         # Not `skipped`: Ansible reads a truthy `skipped` in a result as "the task was skipped".
         "skipped_images": [
-            {
-                "image_id": p.image.image_id,
-                "name": p.image.name,
-                "state": p.image.state,
-                "reason": p.skip_reason,
-            }
-            for p in plan.skipped
+            {"image_id": i["image_id"], "name": i["name"], "state": i["state"], "reason": reason}
+            for i in images
+            if (reason := i.get("skip_reason")) is not None
         ],
         "images": images,
         "failures": [
@@ -227,6 +235,16 @@ def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[s
     if diff:
         result["diff"] = diffs
     return result
+
+
+def unwritten_tag_warnings(result: Mapping[str, Any], target_account_id: str) -> list[str]:
+    """One warning per image whose tags could not all be written within AWS limits."""
+    return [
+        f"{image['image_id']} ({image['name']}): not written in {target_account_id}: "
+        + "; ".join(f"tag {o['key'][:40]!r}: {o['reason']}" for o in image["tags_not_written"])
+        for image in result["images"]
+        if image.get("tags_not_written")
+    ]
 
 
 def failure_summary(result: Mapping[str, Any]) -> str:

@@ -19,11 +19,14 @@ description:
     target sees them.
   - The plan is computed first from a fixed number of list calls and then applied. A run with
     nothing to do makes no change and no call per image.
-  - Images that match but are not C(available) (for example C(pending) or C(failed)) are skipped
-    and listed in RV(skipped_images).
-  - A failure on one image (for example an image deregistered meanwhile, or access denied) is
-    recorded for that image in RV(failures); the other images go on, and the task fails at the
-    end with every result still returned.
+  - Images that match but are not C(available) (for example C(pending) or C(failed)), and images
+    deregistered between the listing and their share, are skipped and listed in
+    RV(skipped_images).
+  - A failure on one image (for example access denied) is recorded for that image in
+    RV(failures); the other images go on, and the task fails at the end with every result still
+    returned.
+  - Source tags that cannot be written within AWS limits are listed per image in RV(images) and
+    reported as warnings.
   - Launch permissions are only ever added, for O(target_account_id) alone. The module never
     removes a permission and never makes an image public.
 author:
@@ -139,6 +142,8 @@ options:
       - One URL that answers both EC2 and STS calls instead of AWS, for example a local emulator.
       - When not set, the E(AWS_URL) or E(EC2_URL) environment variable is used, and otherwise
         AWS's own regional endpoints.
+      - When set, it must be an http(s) URL; an empty value is refused rather than taken to
+        mean AWS.
     type: str
     aliases: [ec2_url, aws_endpoint_url]
   workers:
@@ -359,6 +364,9 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import H
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import ShareError  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import failure_summary  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import reconcile  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import (  # noqa: E402
+    unwritten_tag_warnings,
+)
 
 
 def env(*names):
@@ -423,6 +431,8 @@ def main():
     except ShareError as error:
         module.fail_json(msg=str(error), calls=error.calls)
 
+    for warning in unwritten_tag_warnings(result, module.params["target_account_id"]):
+        module.warn(warning)
     if result["failures"]:
         module.fail_json(msg=failure_summary(result), **result)
     module.exit_json(**result)

@@ -59,7 +59,7 @@ def by_name(result: dict) -> dict[str, dict]:
     return {image["name"]: image for image in result["images"]}
 
 
-def test_an_image_deregistered_before_its_share_fails_alone(aws, monkeypatch):
+def test_an_image_deregistered_before_its_share_is_skipped_and_the_others_go_on(aws, monkeypatch):
     ids = source_image_ids(aws)
     apply_plan = _share.apply_plan
 
@@ -71,14 +71,13 @@ def test_an_image_deregistered_before_its_share_fails_alone(aws, monkeypatch):
 
     result = _share.reconcile(params(aws), check_mode=False, diff=False)
 
-    assert [(f["image_id"], f["operation"]) for f in result["failures"]] == [
-        (ids["app-web-2"], "ModifyImageAttribute")
-    ]
-    assert result["failures"][0]["code"].startswith("InvalidAMIID.")
+    # DESIGN.md fact 2: a deregistered image is skipped, not an error.
+    assert result["failures"] == []
+    (gone,) = [s for s in result["skipped_images"] if s["image_id"] == ids["app-web-2"]]
+    assert gone["reason"].startswith("deregistered during the run (ModifyImageAttribute: ")
     assert set(result["shared"]) == {ids["app-web-1"], ids["app-web-cmk"]}
     assert set(result["tagged"]) == {ids["app-web-1"], ids["app-web-cmk"], ids["app-web-old"]}
     assert by_name(result)["app-web-2"]["done"] == []
-    assert _share.failure_summary(result).startswith("1 of 4 images failed: ")
     assert set(aws.shared_with(TARGET, "us-east-1")) == IMAGES - {"app-web-2"}
 
 

@@ -92,3 +92,16 @@ def test_check_mode_after_apply_has_nothing_to_do(fleet_aws):
 
     assert check.returncode == 0, check.output
     assert check.changed == 0, check.output
+
+
+def test_an_empty_endpoint_is_refused_and_never_means_real_aws(fleet_aws):
+    # Should the refusal ever regress, any call would go to a closed loopback port instead.
+    trap = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    fleet_aws.reset_calls()
+
+    run = run_playbook(fleet_aws, FLEET, "-e", "ami_share_endpoint_url=", env=trap)
+
+    assert run.returncode != 0
+    assert "endpoint_url must be an http(s) URL, got ''" in run.output
+    assert "amazonaws.com" not in run.output
+    assert fleet_aws.calls() == {}

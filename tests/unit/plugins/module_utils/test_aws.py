@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import socket
+import threading
 import time
 
 import pytest
@@ -172,3 +175,42 @@ def test_an_unknown_profile_is_an_aws_error_not_a_crash():
         caller(connection, CallLog())
 
     assert raised.value.code == "ProfileNotFound"
+
+
+@contextlib.contextmanager
+def web_page_server():
+    """A loopback HTTP server that answers every request with a web page, as a portal would."""
+
+    class WebPage(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = b"<html><body>Please log in</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_endpoint_that_is_not_aws_is_an_error_not_an_empty_listing():
+    with web_page_server() as url:
+        account = caller(Connection("us-east-1", endpoint_url=url, **FAKE_KEYS), CallLog())
+        with pytest.raises(AwsError) as listing:
+            list(account.paginate("ec2", "describe_images", "Images", Owners=["self"]))
+        with pytest.raises(AwsError) as assuming:
+            assume_role(account, "arn:aws:iam::111111111111:role/ami-share", "unit-test")
+
+    assert (listing.value.operation, listing.value.code) == ("DescribeImages", "UnexpectedResponse")
+    assert "is endpoint_url an AWS endpoint?" in listing.value.message
+    assert (assuming.value.operation, assuming.value.code) == ("AssumeRole", "UnexpectedResponse")

@@ -60,7 +60,7 @@ def test_shares_every_missing_image_with_the_target_only():
 
 
 def test_one_failed_share_does_not_stop_the_others_nor_get_tagged():
-    source = RecordingAccount(failing={"ami-2": "InvalidAMIID.NotFound"})
+    source = RecordingAccount(failing={"ami-2": "UnauthorizedOperation"})
     target = RecordingAccount()
     images = [image(f"ami-{n}", app="web", n=str(n)) for n in range(1, 5)]
     plan = build_plan(images, set(), {}, TARGET)
@@ -71,11 +71,28 @@ def test_one_failed_share_does_not_stop_the_others_nor_get_tagged():
     assert all(actions == ["share", "tag"] for actions in outcome.done.values())
     assert outcome.errors["ami-2"].as_dict() == {
         "operation": "modify_image_attribute",
-        "code": "InvalidAMIID.NotFound",
+        "code": "UnauthorizedOperation",
         "message": "ami-2 went wrong",
     }
     tagged = {r for method, params in target.calls for r in params["Resources"]}
     assert tagged == {"ami-1", "ami-3", "ami-4"}
+
+
+def test_image_deregistered_before_its_share_is_gone_not_failed():
+    source = RecordingAccount(
+        failing={"ami-1": "InvalidAMIID.Unavailable", "ami-2": "InvalidAMIID.NotFound"}
+    )
+    target = RecordingAccount()
+    images = [image(f"ami-{n}", app="web") for n in range(1, 4)]
+    plan = build_plan(images, set(), {}, TARGET)
+
+    outcome = apply_plan(plan, source, target, workers=2)
+
+    assert outcome.errors == {}
+    assert sorted(outcome.gone) == ["ami-1", "ami-2"]
+    assert outcome.done == {"ami-3": ["share", "tag"]}
+    tagged = {r for method, params in target.calls for r in params["Resources"]}
+    assert tagged == {"ami-3"}
 
 
 def test_tags_identical_tag_sets_in_one_call():

@@ -18,6 +18,9 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._share import
 )
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import report
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import session_name
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import (
+    unwritten_tag_warnings,
+)
 
 SOURCE = "111111111111"
 TARGET = "022222222222"
@@ -209,3 +212,31 @@ def test_reports_no_change_when_nothing_was_done():
         "plan": [],
         "diff": [],
     }
+
+
+@pytest.mark.parametrize("endpoint", ["", " ", "127.0.0.1:5000", "ftp://127.0.0.1"])
+def test_rejects_an_endpoint_that_is_not_an_http_url_rather_than_using_real_aws(endpoint):
+    assert refusal(endpoint_url=endpoint) == (
+        f"endpoint_url must be an http(s) URL, got {endpoint!r}"
+    )
+
+
+def test_warns_once_per_image_whose_tags_do_not_all_fit():
+    result = {
+        "images": [
+            {"image_id": "ami-1", "name": "web-1", "tags_not_written": []},
+            {
+                "image_id": "ami-2",
+                "name": "web-2",
+                "tags_not_written": [
+                    {"key": "k" * 129, "reason": "key longer than 128 characters"},
+                    {"key": "extra", "reason": "over the limit of 50 tags"},
+                ],
+            },
+        ]
+    }
+
+    assert unwritten_tag_warnings(result, TARGET) == [
+        f"ami-2 (web-2): not written in {TARGET}: tag {'k' * 40!r}: key longer than 128 "
+        "characters; tag 'extra': over the limit of 50 tags"
+    ]
