@@ -113,6 +113,31 @@ def test_count_generates_numbered_images(third: Account) -> None:
     assert sorted(shared) == [f"page-{i:02d}" for i in range(12)]
 
 
+def test_count_numbers_descriptions_and_tag_values_that_ask_for_it() -> None:
+    document = yaml.safe_load(
+        "accounts:\n"
+        f'  - uid: "{SOURCE_UID}"\n'
+        "    regions:\n"
+        "      us-east-1:\n"
+        "        images:\n"
+        "          - name: 'app-{i:03d}'\n"
+        "            count: 3\n"
+        "            description: 'build {i} of app'\n"
+        "            tags: {version: '1.{i}', app: app, note: 'a {literal} brace'}\n"
+    )
+
+    images = parse_seed(document)[(SOURCE_UID, "us-east-1")]
+
+    assert [image.description for image in images] == [
+        "build 0 of app",
+        "build 1 of app",
+        "build 2 of app",
+    ]
+    assert [image.tags for image in images] == [
+        {"version": f"1.{i}", "app": "app", "note": "a {literal} brace"} for i in range(3)
+    ]
+
+
 def test_ten_thousand_seeded_images_load_in_seconds_with_the_same_ids(tmp_path: Path) -> None:
     seed = tmp_path / "large.yml"
     seed.write_text(

@@ -146,13 +146,26 @@ def _expand(raw: Any, where: str) -> list[SeedImage]:
         SeedImage(
             name=name,
             state=image.state,
-            description=image.description,
-            tags=dict(image.tags),
+            description=_numbered(image.description, i, f"{where}.description"),
+            tags={
+                key: _numbered(value, i, f"{where}.tags.{key}") for key, value in image.tags.items()
+            },
             kms_key=image.kms_key,
             launch_permissions=list(image.launch_permissions),
         )
-        for name in names
+        for i, name in enumerate(names)
     ]
+
+
+def _numbered(text: str, i: int, where: str) -> str:
+    """A generator's description or tag value with its `{i}` filled in; other text unchanged."""
+    # Only text that asks for the number is formatted, so other braces need no escaping.
+    if not _NUMBER_FIELD.search(text):
+        return text
+    try:
+        return text.format(i=i)
+    except (IndexError, KeyError, ValueError) as error:
+        raise SeedError(f"{where}: not a format with {{i}}: {error}") from error
 
 
 def _read_uid(raw: Any, where: str) -> str:
