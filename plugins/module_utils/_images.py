@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
@@ -30,8 +31,15 @@ AWS_MANAGED_EBS_KEY = "alias/aws/ebs"
 IMAGE_GONE_CODES = frozenset({"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound"})
 
 
-def read_source_images(source: Account, pattern: re.Pattern[str]) -> list[SourceImage]:
-    """The source's own images in the region whose name matches `pattern`, in any state."""
+def read_source_images(
+    source: Account, patterns: re.Pattern[str] | Sequence[re.Pattern[str]]
+) -> list[SourceImage]:
+    """The source's own images in the region whose name matches any of `patterns`, in any state.
+
+    One listing serves every pattern, and an image matched by several is kept once.
+    """
+    if isinstance(patterns, re.Pattern):
+        patterns = [patterns]
     return [
         SourceImage.from_describe(image)
         for image in source.paginate(
@@ -41,7 +49,7 @@ def read_source_images(source: Account, pattern: re.Pattern[str]) -> list[Source
             Owners=["self"],
             PaginationConfig={"PageSize": PAGE_SIZE},
         )
-        if name_matches(pattern, image.get("Name", ""))
+        if any(name_matches(pattern, image.get("Name", "")) for pattern in patterns)
     ]
 
 

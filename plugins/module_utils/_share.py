@@ -45,17 +45,34 @@ class ShareError(Exception):
         self.calls = dict(calls or {})
 
 
-def check_options(params: Mapping[str, Any]) -> re.Pattern[str]:
-    """Refuse bad options before any AWS call; return the compiled name regex."""
-    problems = []
-    pattern = None
-    if not params["name_regex"]:
-        problems.append("name_regex must not be empty")
+def name_patterns(params: Mapping[str, Any], problems: list[str]) -> list[re.Pattern[str]]:
+    """The compiled name regexes of `name_regex` or `name_regexes`; problems are appended."""
+    if params.get("name_regexes") is not None:
+        option, expressions = "name_regexes", params["name_regexes"]
+        if not expressions:
+            problems.append("name_regexes must not be empty")
     else:
+        option, expressions = "name_regex", [params.get("name_regex")]
+    patterns = []
+    for expression in expressions:
+        if not expression:
+            problems.append(
+                f"{option} must not be empty"
+                if option == "name_regex"
+                else f"{option} must not hold an empty regex"
+            )
+            continue
         try:
-            pattern = re.compile(params["name_regex"])
+            patterns.append(re.compile(expression))
         except re.error as exc:
-            problems.append(f"name_regex {params['name_regex']!r} is not a valid regex: {exc}")
+            problems.append(f"{option} {expression!r} is not a valid regex: {exc}")
+    return patterns
+
+
+def check_options(params: Mapping[str, Any]) -> list[re.Pattern[str]]:
+    """Refuse bad options before any AWS call; return the compiled name regexes."""
+    problems: list[str] = []
+    patterns = name_patterns(params, problems)
     for option in ("target_account_id", "source_account_id"):
         value = params.get(option)
         if value is not None and not ACCOUNT_ID.match(value):
@@ -79,9 +96,9 @@ def check_options(params: Mapping[str, Any]) -> re.Pattern[str]:
         if params[option] <= 0:
             problems.append(f"{option} must be greater than 0, got {params[option]}")
 
-    if problems or pattern is None:
+    if problems or not patterns:
         raise ShareError("; ".join(problems))
-    return pattern
+    return patterns
 
 
 def connection_from(params: Mapping[str, Any]) -> Connection:
@@ -146,11 +163,14 @@ def connect(params: Mapping[str, Any], calls: CallLog) -> tuple[Account, Account
 
 
 def read_plan(
-    params: Mapping[str, Any], pattern: re.Pattern[str], source: Account, target: Account | None
+    params: Mapping[str, Any],
+    patterns: list[re.Pattern[str]],
+    source: Account,
+    target: Account | None,
 ) -> Plan:
     """List the images once per view and compute the plan; nothing is read per image."""
     target_account_id = params["target_account_id"]
-    images = read_source_images(source, pattern)
+    images = read_source_images(source, patterns)
     if not images:
         return build_plan([], set(), {} if target else None, target_account_id)
 
@@ -257,11 +277,11 @@ def failure_summary(result: Mapping[str, Any]) -> str:
 
 def reconcile(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     """Run one share; raise `ShareError` when the share as a whole cannot go on."""
-    pattern = check_options(params)
+    patterns = check_options(params)
     calls = CallLog()
     try:
         source, target = connect(params, calls)
-        plan = read_plan(params, pattern, source, target)
+        plan = read_plan(params, patterns, source, target)
     except AwsError as error:
         raise ShareError(
             f"cannot share images with {params['target_account_id']} in {params['region']}: "

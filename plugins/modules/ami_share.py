@@ -11,9 +11,9 @@ module: ami_share
 short_description: Share AMIs from a source account with a target account and copy their tags
 version_added: 0.1.0
 description:
-  - Reconciles one share, that is one source account, one region, one image name regex and one
-    target account.
-  - Lists the images the source owns in O(region) whose name matches O(name_regex), adds a launch
+  - Reconciles one share, that is one source account, one region, one target account and the
+    images whose names match O(name_regex) or any of O(name_regexes).
+  - Lists the images the source owns in O(region) whose name matches, adds a launch
     permission for O(target_account_id) to every C(available) one that lacks it, and, with
     O(copy_tags), writes the source's tags on those images in the target account, where the
     target sees them.
@@ -56,8 +56,18 @@ options:
       - A Python regular expression; an image is selected when C(re.search) finds it in the image
         name.
       - An empty or invalid expression fails the task before any AWS call.
+      - Exactly one of O(name_regex) and O(name_regexes) is required.
     type: str
-    required: true
+  name_regexes:
+    description:
+      - Several expressions like O(name_regex); an image is selected when any of them matches.
+      - Several sharing entries of one source for the same target and region are one share this
+        way, so the images are listed once and an image matched twice is handled once.
+      - Each expression is one list element; a plain string is not split on commas here, so pass
+        a YAML list.
+    type: list
+    elements: str
+    version_added: 0.2.0
   target_account_id:
     description:
       - The 12-digit ID of the account to share with, as a string. Leading zeros are significant,
@@ -204,6 +214,15 @@ EXAMPLES = r"""
     target_role_arn: arn:aws:iam::222222222222:role/ami-share
     external_id: "{{ ami_share_external_id }}"
 
+- name: Share the images of two sharing entries for the same target and region as one share
+  resource_sharing.aws.ami_share:
+    region: us-east-1
+    name_regexes: ['^service-a-', '^service-b-']
+    source_account_id: '111111111111'
+    target_account_id: '222222222222'
+    source_role_arn: arn:aws:iam::111111111111:role/ami-share
+    target_role_arn: arn:aws:iam::222222222222:role/ami-share
+
 - name: Share without tags, from the calling identity, and show what would change
   resource_sharing.aws.ami_share:
     region: eu-west-1
@@ -263,7 +282,9 @@ skipped_images:
       type: str
       sample: state is pending, only available images can be shared
 images:
-  description: Every image whose name matches O(name_regex), and what was done or planned for it.
+  description:
+    - Every image whose name matches O(name_regex) or O(name_regexes), and what was done or
+      planned for it.
   returned: always
   type: list
   elements: dict
@@ -380,7 +401,9 @@ ARGUMENT_SPEC = {
         "aliases": ["aws_region", "ec2_region"],
         **env("AWS_REGION", "AWS_DEFAULT_REGION", "EC2_REGION"),
     },
-    "name_regex": {"type": "str", "required": True},
+    "name_regex": {"type": "str"},
+    # A list of its own: type=list would split a plain name_regex string on its commas.
+    "name_regexes": {"type": "list", "elements": "str"},
     "target_account_id": {"type": "str", "required": True},
     "source_account_id": {"type": "str"},
     "copy_tags": {"type": "bool", "default": True},
@@ -420,7 +443,12 @@ ARGUMENT_SPEC = {
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        mutually_exclusive=[("name_regex", "name_regexes")],
+        required_one_of=[("name_regex", "name_regexes")],
+    )
     if not HAS_BOTO3:
         module.fail_json(
             msg=missing_required_lib("boto3 and botocore"), exception=BOTO3_IMPORT_ERROR

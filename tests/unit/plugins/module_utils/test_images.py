@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
@@ -11,6 +12,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._images impor
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
     read_managed_key_images,
 )
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_source_images
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
 
@@ -172,3 +174,31 @@ def test_no_aws_managed_key_in_the_account_means_no_snapshot_lookup():
 
     assert read_managed_key_images(source, [encrypted("ami-1", "snap-1")]) == set()
     assert [call[0] for call in source.calls] == ["describe_key"]
+
+
+class ListingAccount:
+    """Stands in for `_aws.Account` for listings: one answer, and how often it was asked."""
+
+    def __init__(self, images: list[dict]):
+        self.images = images
+        self.listings = 0
+
+    def paginate(self, service: str, method: str, key: str, **params):
+        self.listings += 1
+        yield from self.images
+
+
+def test_several_name_regexes_share_one_listing_and_keep_each_image_once():
+    source = ListingAccount(
+        [
+            {"ImageId": "ami-1", "Name": "web-1", "State": "available"},
+            {"ImageId": "ami-2", "Name": "web-api-2", "State": "available"},
+            {"ImageId": "ami-3", "Name": "db-3", "State": "available"},
+            {"ImageId": "ami-4", "Name": "api-4", "State": "available"},
+        ]
+    )
+
+    images = read_source_images(source, [re.compile("^web-"), re.compile("api-")])
+
+    assert [i.image_id for i in images] == ["ami-1", "ami-2", "ami-4"]
+    assert source.listings == 1

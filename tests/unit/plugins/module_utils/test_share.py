@@ -58,7 +58,20 @@ def refusal(**overrides) -> str:
 
 
 def test_accepts_good_options_and_compiles_the_regex():
-    assert check_options(options()).pattern == "^web-"
+    assert [p.pattern for p in check_options(options())] == ["^web-"]
+
+
+def test_compiles_every_regex_of_name_regexes_without_splitting_on_commas():
+    patterns = check_options(options(name_regex=None, name_regexes=["^web-{1,3}", "^api-"]))
+
+    assert [p.pattern for p in patterns] == ["^web-{1,3}", "^api-"]
+
+
+def test_rejects_empty_name_regexes_and_empty_or_invalid_elements():
+    assert refusal(name_regex=None, name_regexes=[]) == "name_regexes must not be empty"
+    message = refusal(name_regex=None, name_regexes=["^ok-", "", "bad-("])
+    assert "name_regexes must not hold an empty regex" in message
+    assert "name_regexes 'bad-(' is not a valid regex" in message
 
 
 def test_rejects_an_empty_regex_naming_the_option():
