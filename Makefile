@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 COLLECTIONS := build/collections
 LINK := $(COLLECTIONS)/ansible_collections/resource_sharing/aws
 
-.PHONY: venv collection demo test lint sanity pytest unit integration clean
+.PHONY: venv collection demo test lint sanity pytest unit integration bench clean
 
 venv: $(VENV)/.installed
 
@@ -41,6 +41,11 @@ unit: venv collection
 
 integration: venv collection
 	$(BIN)/python -m pytest tests/integration
+
+# The full benchmark (minutes to hours: see docs/benchmarks.md); not part of `make test`.
+# Pass flags with BENCH_FLAGS, for example BENCH_FLAGS='--their-images 20'.
+bench: venv collection
+	$(BIN)/python scripts/bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf build .pytest_cache
