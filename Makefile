@@ -26,9 +26,11 @@ demo: venv collection
 
 test: lint sanity pytest
 
-lint: venv
+# ansible-lint reads .ansible-lint (production profile, offline) and .yamllint.
+lint: venv collection
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline -q
 
 sanity: venv
 	$(BIN)/python scripts/sanity
