@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 COLLECTIONS := build/collections
 LINK := $(COLLECTIONS)/ansible_collections/resource_sharing/aws
 
-.PHONY: venv collection demo test lint sanity pytest unit integration bench clean
+.PHONY: venv collection dist demo test lint sanity pytest unit integration bench clean
 
 venv: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ collection: $(LINK)
 $(LINK):
 	mkdir -p $(dir $(LINK))
 	ln -sfn ../../../.. $(LINK)
+
+# The tarball users install, and execution-environment.yml copies into the EE build.
+dist: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path build/dist .
 
 demo: venv collection
 	$(BIN)/python scripts/demo
