@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from harness import FIXTURES
 from harness import MUTATING
 from harness import run_playbook
@@ -105,3 +107,22 @@ def test_an_empty_endpoint_is_refused_and_never_means_real_aws(fleet_aws):
     assert "endpoint_url must be an http(s) URL, got ''" in run.output
     assert "amazonaws.com" not in run.output
     assert fleet_aws.calls() == {}
+
+
+def test_jinja_in_an_account_file_is_never_run_on_the_controller(fleet_aws, tmp_path):
+    marker = tmp_path / "templated"
+    fleet = tmp_path / "fleet"
+    shutil.copytree(FLEET.parent, fleet)
+    builder = fleet / "data" / "aws" / "builder" / "account.yml"
+    builder.write_text(
+        builder.read_text()
+        + "- provider: ami\n"
+        + "  account:\n"
+        + "    $ref: /aws/stage/account.yml\n"
+        + f'  regex: \'^x-{{{{ lookup("pipe", "touch {marker}") }}}}\'\n'
+    )
+
+    run = run_playbook(fleet_aws, fleet / FLEET.name, "--check")
+
+    assert not marker.exists(), run.output
+    assert set(fleet_aws.shared_with(STAGE, "us-east-1")) == set()
