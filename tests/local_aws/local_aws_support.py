@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = REPO / "scripts" / "local-aws"
@@ -133,3 +134,12 @@ class Account:
     @property
     def ec2(self) -> Any:
         return self.client("ec2")
+
+
+def error_code(call: Any, **arguments: Any) -> str | None:
+    """The AWS error code a call answers with, or None when it succeeds."""
+    try:
+        call(**arguments)
+    except ClientError as error:
+        return error.response["Error"]["Code"]
+    return None

@@ -7,9 +7,9 @@ import time
 import urllib.request
 from typing import Any
 
-from botocore.exceptions import ClientError
 from local_aws_support import SOURCE_UID
 from local_aws_support import Account
+from local_aws_support import error_code
 from local_aws_support import local_aws
 
 
@@ -54,21 +54,13 @@ def test_call_counter_reset_starts_from_zero(server) -> None:
     assert counters(server.url) == {"calls": {}, "throttled": {}}
 
 
-def _error_code(call: Any, **arguments: Any) -> str | None:
-    try:
-        call(**arguments)
-    except ClientError as error:
-        return error.response["Error"]["Code"]
-    return None
-
-
 def test_full_fault_rate_throttles_ec2_and_sts_but_not_other_services() -> None:
     with local_aws("--fault-rate", "1") as running:
         # AssumeRole itself would be throttled, so the clients sign with plain keys.
         account = Account(running.url, SOURCE_UID, assume_role=False)
-        ec2_code = _error_code(account.ec2.describe_images, Owners=["self"])
-        sts_code = _error_code(account.client("sts").get_caller_identity)
-        kms_code = _error_code(account.client("kms").list_keys)
+        ec2_code = error_code(account.ec2.describe_images, Owners=["self"])
+        sts_code = error_code(account.client("sts").get_caller_identity)
+        kms_code = error_code(account.client("kms").list_keys)
         seen = counters(running.url)
 
     assert (ec2_code, sts_code, kms_code) == ("RequestLimitExceeded", "Throttling", None)
@@ -80,7 +72,7 @@ def _throttled_pattern(*flags: str) -> list[bool]:
         account = Account(running.url, SOURCE_UID, assume_role=False)
         ec2 = account.ec2
         return [
-            _error_code(ec2.describe_images, Owners=["self"]) == "RequestLimitExceeded"
+            error_code(ec2.describe_images, Owners=["self"]) == "RequestLimitExceeded"
             for _call in range(20)
         ]
 

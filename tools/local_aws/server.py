@@ -112,6 +112,8 @@ def _build_app(args: argparse.Namespace) -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.moto_server.werkzeug_app import create_backend_app
 
+    from tools.local_aws.hooks import account_of
+    from tools.local_aws.hooks import deregister_anywhere
     from tools.local_aws.middleware import FaultPlan
     from tools.local_aws.middleware import LocalAwsMiddleware
 
@@ -119,7 +121,7 @@ def _build_app(args: argparse.Namespace) -> Any:
     for service in WARM_SERVICES:
         dispatcher.app_instances[service] = create_backend_app(service)
     faults = FaultPlan(rate=args.fault_rate, seed=args.fault_seed, latency_ms=args.latency_ms)
-    return LocalAwsMiddleware(dispatcher, faults)
+    return LocalAwsMiddleware(dispatcher, faults, account_of, deregister_anywhere)
 
 
 def _listen(host: str, port: int) -> socket.socket:
