@@ -221,6 +221,16 @@ def not_aws(operation: str, missing: str) -> AwsError:
     )
 
 
+def known_regions(service: str = "ec2") -> set[str]:
+    """Every region botocore knows an endpoint of `service` in, over all partitions."""
+    session = boto3.Session()
+    return {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions(service, partition_name=partition)
+    }
+
+
 def account_from_arn(arn: str) -> str:
     """The account ID field of an ARN (`arn:partition:service:region:account:resource`)."""
     parts = arn.split(":")

@@ -15,6 +15,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import C
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import assume_role
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import caller
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import identify
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import known_regions
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import Outcome
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import apply_plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
@@ -37,12 +38,72 @@ REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+-[0-9]+$")
 SESSION_NAME_PREFIX = "resource-sharing-aws-"
 
 
+# What a person should do about errors that are not about one share or image but about
+# the calling identity or the way to AWS; every share of the run will meet them too.
+EXPIRED = "the credentials of the calling identity have expired: renew them and run again"
+NOT_VALID = "AWS does not accept the credentials of the calling identity: check the access key"
+CALLER_PROBLEMS = {
+    "ExpiredToken": EXPIRED,
+    "ExpiredTokenException": EXPIRED,
+    "RequestExpired": EXPIRED,
+    "InvalidClientTokenId": NOT_VALID,
+    "UnrecognizedClientException": NOT_VALID,
+    "SignatureDoesNotMatch": (
+        "the secret key of the calling identity does not match its access key: check it"
+    ),
+    "NoCredentialsError": (
+        "no credentials for the calling identity: set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the module's access_key and secret_key"
+    ),
+    "EndpointConnectionError": (
+        "AWS cannot be reached: check endpoint_url, the network and any proxy settings"
+    ),
+    "ConnectTimeoutError": (
+        "AWS cannot be reached (connection timed out): check endpoint_url and the network"
+    ),
+    "ReadTimeoutError": "AWS did not answer in time: the endpoint may be overloaded; run again",
+    "ConnectionClosedError": "AWS closed the connection: the endpoint may be overloaded; run again",
+}
+
+
 class ShareError(Exception):
     """The share as a whole cannot go on; the message says why, without secrets."""
 
-    def __init__(self, message: str, calls: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        calls: Mapping[str, int] | None = None,
+        error: AwsError | None = None,
+    ) -> None:
         super().__init__(message)
         self.calls = dict(calls or {})
+        self.error = error
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the module returns with the failure: the AWS error when there is one."""
+        result: dict[str, Any] = {"calls": self.calls}
+        if self.error is not None:
+            result["error"] = self.error.as_dict()
+        return result
+
+
+def explain(error: AwsError) -> str:
+    """The error with, when it is about the caller or the endpoint, what to do about it."""
+    advice = CALLER_PROBLEMS.get(error.code)
+    return f"{advice} ({error})" if advice else str(error)
+
+
+def check_region_known(region: str) -> None:
+    """Refuse a well-formed region name that no AWS partition has, before any AWS call.
+
+    Without this, AWS's own endpoint for such a region does not resolve and the share
+    fails only after botocore's retries.
+    """
+    if region not in known_regions("ec2"):
+        raise ShareError(
+            f"region {region!r} is not an EC2 region that this botocore knows; check the "
+            "name, or upgrade botocore if the region is new"
+        )
 
 
 def name_patterns(params: Mapping[str, Any], problems: list[str]) -> list[re.Pattern[str]]:
@@ -144,19 +205,34 @@ def refuse_wrong_accounts(
         )
 
 
+def assume(base: Account, params: Mapping[str, Any], option: str) -> Account:
+    """Assume the role named by `option`; a denial says which role and what to check."""
+    role_arn = params[option]
+    try:
+        return assume_role(base, role_arn, session_name(params), params.get("external_id"))
+    except AwsError as error:
+        if error.code != "AccessDenied":
+            raise
+        raise ShareError(
+            f"the calling identity may not assume {option} {role_arn}: check the role's trust "
+            f"policy (and its ExternalId condition) and the caller's sts:AssumeRole permission "
+            f"({error})",
+            error=error,
+        ) from error
+
+
 def connect(params: Mapping[str, Any], calls: CallLog) -> tuple[Account, Account | None]:
     """The source identity and, when tags are copied, the target identity."""
     base = caller(connection_from(params), calls)
-    name = session_name(params)
     if params.get("source_role_arn"):
-        source = assume_role(base, params["source_role_arn"], name, params.get("external_id"))
+        source = assume(base, params, "source_role_arn")
     else:
         source = base
         if params.get("source_account_id"):
             identify(source)
     target = None
     if params["copy_tags"]:
-        target = assume_role(base, params["target_role_arn"], name, params.get("external_id"))
+        target = assume(base, params, "target_role_arn")
 
     refuse_wrong_accounts(source.account_id, target.account_id if target else None, params)
     return source, target
@@ -235,6 +311,7 @@ def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[s
             entry["skip_reason"] = gone_reason(outcome.gone[image_id])
         images.append(entry)
 
+    names = {p.image.image_id: p.image.name for p in plan.images}
     result: dict[str, Any] = {
         "changed": bool(shared or tagged),
         "shared": shared,
@@ -247,7 +324,7 @@ def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[s
         ],
         "images": images,
         "failures": [
-            {"image_id": image_id, **error.as_dict()}
+            {"image_id": image_id, "name": names.get(image_id, ""), **error.as_dict()}
             for image_id, error in sorted(outcome.errors.items())
         ],
         "plan": plan.actions(),
@@ -278,6 +355,7 @@ def failure_summary(result: Mapping[str, Any]) -> str:
 def reconcile(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     """Run one share; raise `ShareError` when the share as a whole cannot go on."""
     patterns = check_options(params)
+    check_region_known(params["region"])
     calls = CallLog()
     try:
         source, target = connect(params, calls)
@@ -285,11 +363,12 @@ def reconcile(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[s
     except AwsError as error:
         raise ShareError(
             f"cannot share images with {params['target_account_id']} in {params['region']}: "
-            f"{error}",
+            f"{explain(error)}",
             calls.as_dict(),
+            error,
         ) from error
     except ShareError as error:
-        raise ShareError(str(error), calls.as_dict()) from error
+        raise ShareError(str(error), calls.as_dict(), error.error) from error
 
     outcome = Outcome()
     if not check_mode:

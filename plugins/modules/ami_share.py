@@ -48,6 +48,8 @@ options:
       - The region of the images.
       - When not set, the E(AWS_REGION), E(AWS_DEFAULT_REGION) or E(EC2_REGION) environment
         variable is used, in that order.
+      - A region that the installed botocore does not know for EC2 fails the task before any AWS
+        call.
     type: str
     required: true
     aliases: [aws_region, ec2_region]
@@ -350,6 +352,10 @@ failures:
       description: The image ID.
       type: str
       sample: ami-0123456789abcdef0
+    name:
+      description: The image name.
+      type: str
+      sample: service-a-42
     operation:
       description: The AWS operation that failed.
       type: str
@@ -370,6 +376,14 @@ plan:
   sample:
     - {"action": "share", "image_id": "ami-0123456789abcdef0", "account_id": "222222222222"}
     - {"action": "tag", "image_id": "ami-0123456789abcdef0", "tags": {"Name": "service-a-42"}}
+error:
+  description:
+    - When the share as a whole failed on an AWS call (a role that cannot be assumed, expired
+      credentials, an endpoint that cannot be reached), that error, with C(operation), C(code)
+      and C(message). The task's C(msg) says the same with what to do about it.
+  returned: when the share failed on an AWS call before any image was handled
+  type: dict
+  sample: {"operation": "AssumeRole", "code": "AccessDenied", "message": "not authorized"}
 calls:
   description: AWS API calls made, per C(service:Operation), retries not counted.
   returned: always
@@ -457,7 +471,7 @@ def main():
     try:
         result = reconcile(module.params, module.check_mode, module._diff)
     except ShareError as error:
-        module.fail_json(msg=str(error), calls=error.calls)
+        module.fail_json(msg=str(error), **error.as_dict())
 
     for warning in unwritten_tag_warnings(result, module.params["target_account_id"]):
         module.warn(warning)

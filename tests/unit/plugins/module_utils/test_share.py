@@ -4,14 +4,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from ansible_collections.resource_sharing.aws.plugins.module_utils import _share as _share_module
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import Outcome
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import ShareError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import check_options
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import check_region_known
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import connection_from
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import explain
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import failure_summary
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import (
     refuse_wrong_accounts,
@@ -201,6 +206,7 @@ def test_reports_what_was_done_and_the_failure_of_one_image():
     assert result["failures"] == [
         {
             "image_id": "ami-2",
+            "name": "web-2",
             "operation": "ModifyImageAttribute",
             "code": "AuthFailure",
             "message": "denied",
@@ -253,3 +259,56 @@ def test_warns_once_per_image_whose_tags_do_not_all_fit():
         f"ami-2 (web-2): not written in {TARGET}: tag {'k' * 40!r}: key longer than 128 "
         "characters; tag 'extra': over the limit of 50 tags"
     ]
+
+
+@pytest.mark.parametrize(
+    ("code", "advice"),
+    [
+        ("ExpiredToken", "have expired: renew them"),
+        ("InvalidClientTokenId", "does not accept the credentials"),
+        ("SignatureDoesNotMatch", "secret key of the calling identity does not match"),
+        ("NoCredentialsError", "no credentials for the calling identity"),
+        ("EndpointConnectionError", "AWS cannot be reached"),
+    ],
+)
+def test_caller_and_endpoint_errors_say_what_to_do_and_keep_the_code(code, advice):
+    message = explain(AwsError("AssumeRole", code, "as AWS words it"))
+
+    assert advice in message
+    assert message.endswith(f"(AssumeRole failed: {code}: as AWS words it)")
+
+
+def test_errors_about_one_share_are_left_as_aws_words_them():
+    error = AwsError("DescribeImages", "UnauthorizedOperation", "denied")
+
+    assert explain(error) == "DescribeImages failed: UnauthorizedOperation: denied"
+
+
+@pytest.mark.parametrize("region", ["us-east-9", "xx-north-1"])
+def test_refuses_a_region_that_no_partition_has_before_any_aws_call(region):
+    with pytest.raises(ShareError, match=f"region '{region}' is not an EC2 region"):
+        check_region_known(region)
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"])
+def test_accepts_regions_of_every_partition(region):
+    check_region_known(region)
+
+
+@pytest.mark.parametrize(
+    "target", ["all", "", "22222222222", "2222222222222", "arn:aws:organizations::1:o-abc"]
+)
+def test_never_shares_with_anything_but_a_twelve_digit_account(target):
+    with pytest.raises(ShareError, match="target_account_id must be a 12-digit account ID"):
+        check_options(options(target_account_id=target))
+
+
+def test_no_code_path_can_make_an_image_public():
+    # The only launch permission the collection builds is a UserId; "Group" (all) and
+    # organization ARNs never appear in a request it sends.
+    utils = Path(_share_module.__file__).parent
+    sources = [*utils.glob("*.py"), utils.parent / "modules" / "ami_share.py"]
+    for source in sources:
+        text = source.read_text()
+        assert '"Group"' not in text and "'Group'" not in text, source
+        assert "OrganizationArn" not in text, source

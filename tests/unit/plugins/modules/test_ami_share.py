@@ -99,6 +99,7 @@ def test_every_returned_key_is_documented():
         "images",
         "failures",
         "plan",
+        "error",
         "calls",
     }
 
@@ -156,9 +157,11 @@ def test_unreachable_endpoint_fails_the_share_with_a_readable_message_and_no_sec
 
     assert result["failed"] is True
     assert result["msg"].startswith(
-        "cannot share images with 022222222222 in us-east-1: AssumeRole failed: "
+        "cannot share images with 022222222222 in us-east-1: AWS cannot be reached: check "
+        "endpoint_url, the network and any proxy settings (AssumeRole failed: "
         "EndpointConnectionError: Could not connect to the endpoint URL"
     )
+    assert result["error"]["code"] == "EndpointConnectionError"
     assert result["calls"] == {"sts:AssumeRole": 1}
     printed = json.dumps(result)
     assert SECRET not in printed
