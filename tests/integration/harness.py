@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
+from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "integration"
 BIN = Path(sys.executable).parent
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 MUTATING = {"ec2:ModifyImageAttribute", "ec2:CreateTags", "ec2:DeleteTags"}
+# The tests' own look at the local AWS rides out injected throttling like the product does.
+INSPECTOR_CONFIG = Config(retries={"mode": "standard", "max_attempts": 12})
 # What the calling identity presents; the local AWS accepts any key.
 CALLER_ENV = {
     "AWS_ACCESS_KEY_ID": "itest-access-key",
@@ -32,10 +37,20 @@ class LocalAws:
 
     url: str
 
+    def control(self, path: str, method: str = "GET", payload: Any = None) -> Any:
+        """Ask one of the local AWS's private control paths (docs/local-aws.md)."""
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(f"{self.url}/_local_aws/{path}", data=data, method=method)
+        with urllib.request.urlopen(request) as answer:
+            return json.load(answer)
+
     def calls(self) -> dict[str, int]:
         """AWS calls by "service:Operation" since the last reset, counted by the server."""
-        with urllib.request.urlopen(f"{self.url}/_local_aws/calls") as answer:
-            return json.load(answer)["calls"]
+        return self.control("calls")["calls"]
+
+    def add_fault(self, **rule: Any) -> None:
+        """Make the local AWS fail one operation, for some parameter values (a fault rule)."""
+        self.control("faults", "POST", rule)
 
     def reset_calls(self) -> None:
         request = urllib.request.Request(f"{self.url}/_local_aws/calls/reset", method="POST")
@@ -49,6 +64,7 @@ class LocalAws:
             endpoint_url=self.url,
             aws_access_key_id=CALLER_ENV["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=CALLER_ENV["AWS_SECRET_ACCESS_KEY"],
+            config=INSPECTOR_CONFIG,
         )
         role = f"arn:aws:iam::{uid}:role/inspector"
         credentials = sts.assume_role(RoleArn=role, RoleSessionName="itest")["Credentials"]
@@ -59,6 +75,7 @@ class LocalAws:
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
+            config=INSPECTOR_CONFIG,
         )
 
     def shared_with(self, uid: str, region: str) -> dict[str, dict[str, str]]:
@@ -81,10 +98,10 @@ class PlaybookRun:
         return sum(counts[0] for counts in self.recap.values())
 
 
-def run_playbook(
+def playbook_command(
     aws: LocalAws, inventory: Path, *flags: str, env: dict[str, str] | None = None
-) -> PlaybookRun:
-    """Run playbooks/share_amis.yml against the local AWS with the given inventory source."""
+) -> tuple[list[Any], dict[str, str]]:
+    """The command line and environment of share_amis.yml against the local AWS."""
     command = [
         BIN / "ansible-playbook",
         REPO / "playbooks" / "share_amis.yml",
@@ -97,19 +114,40 @@ def run_playbook(
         *flags,
     ]
     run_env = {**os.environ, **CALLER_ENV, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
-    run = subprocess.run(
+    return command, {**run_env, **(env or {})}
+
+
+def start_playbook(
+    aws: LocalAws, inventory: Path, *flags: str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """Start share_amis.yml in its own process group, so that a test can kill all of it."""
+    command, run_env = playbook_command(aws, inventory, *flags, env=env)
+    return subprocess.Popen(
         command,
         cwd=REPO,
-        env={**run_env, **(env or {})},
+        env=run_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=600,
-        check=False,
+        start_new_session=True,
     )
-    recap = {
-        m[1]: (int(m[2]), int(m[3]) + int(m[4]))
-        for m in map(RECAP.match, run.stdout.splitlines())
-        if m
+
+
+def parse_recap(output: str) -> dict[str, tuple[int, int]]:
+    """host -> (changed, failed + unreachable) from the PLAY RECAP."""
+    return {
+        m[1]: (int(m[2]), int(m[3]) + int(m[4])) for m in map(RECAP.match, output.splitlines()) if m
     }
-    return PlaybookRun(run.returncode, run.stdout, recap)
+
+
+def run_playbook(
+    aws: LocalAws, inventory: Path, *flags: str, env: dict[str, str] | None = None
+) -> PlaybookRun:
+    """Run playbooks/share_amis.yml against the local AWS with the given inventory source."""
+    playbook = start_playbook(aws, inventory, *flags, env=env)
+    try:
+        output = playbook.communicate(timeout=600)[0]
+    finally:
+        if playbook.poll() is None:
+            os.killpg(playbook.pid, signal.SIGKILL)
+    return PlaybookRun(playbook.returncode, output, parse_recap(output))
