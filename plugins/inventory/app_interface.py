@@ -178,6 +178,15 @@ def load_yaml_file(data_dir: Path, relative: str) -> tuple[Any, str | None]:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
+        # The parser notices some mistakes (an unclosed quote) only where the file ends; its
+        # context names the line where the construct it was reading began.
+        context = getattr(exc, "context", None)
+        context_mark = getattr(exc, "context_mark", None)
+        if context and context_mark and (not mark or context_mark.line != mark.line):
+            problem += (
+                f" ({context} that starts at line {context_mark.line + 1}, "
+                f"column {context_mark.column + 1})"
+            )
         return None, f"{relative}: YAML syntax error at {where}: {problem}"
 
 

@@ -36,6 +36,8 @@ else:
 # backoff (up to 1, 2, 4, ... 20 s). An endpoint that cannot be reached, or never answers,
 # gets UNANSWERED_ATTEMPTS: refused connections then fail in about 3 s, a silent address in
 # about 12 s (3 s connect timeout each), a server that hangs in about 33 s.
+# Limitation: botocore has no overall deadline per call; a call throttled on every attempt
+# spends up to about 71 s in backoff (1 + 2 + 4 + 8 + 16 + 20 + 20) before it fails.
 DEFAULT_MAX_ATTEMPTS = 8
 UNANSWERED_ATTEMPTS = 3
 DEFAULT_CONNECT_TIMEOUT = 3.0

@@ -99,6 +99,7 @@ def check_region_known(region: str) -> None:
     Without this, AWS's own endpoint for such a region does not resolve and the share
     fails only after botocore's retries.
     """
+    # Limitation: a region newer than the installed botocore is refused as unknown.
     if region not in known_regions("ec2"):
         raise ShareError(
             f"region {region!r} is not an EC2 region that this botocore knows; check the "
@@ -341,6 +342,18 @@ def unwritten_tag_warnings(result: Mapping[str, Any], target_account_id: str) ->
         + "; ".join(f"tag {o['key'][:40]!r}: {o['reason']}" for o in image["tags_not_written"])
         for image in result["images"]
         if image.get("tags_not_written")
+    ]
+
+
+def skip_warnings(result: Mapping[str, Any]) -> list[str]:
+    """One warning per available image left unshared for a reason a person must act on.
+
+    Images skipped for their state (pending, failed) are routine and only counted.
+    """
+    return [
+        f"{image['image_id']} ({image['name']}): skipped: {image['reason']}"
+        for image in result["skipped_images"]
+        if image["state"] == "available"
     ]
 
 

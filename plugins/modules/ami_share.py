@@ -26,7 +26,8 @@ description:
     RV(failures); the other images go on, and the task fails at the end with every result still
     returned.
   - Source tags that cannot be written within AWS limits are listed per image in RV(images) and
-    reported as warnings.
+    reported as warnings, and so are C(available) images that cannot be shared (encrypted with
+    the AWS managed key, or deregistered during the run).
   - Launch permissions are only ever added, for O(target_account_id) alone. The module never
     removes a permission and never makes an image public.
 author:
@@ -399,6 +400,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import H
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import ShareError  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import failure_summary  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import reconcile  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import skip_warnings  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import (  # noqa: E402
     unwritten_tag_warnings,
 )
@@ -474,6 +476,8 @@ def main():
         module.fail_json(msg=str(error), **error.as_dict())
 
     for warning in unwritten_tag_warnings(result, module.params["target_account_id"]):
+        module.warn(warning)
+    for warning in skip_warnings(result):
         module.warn(warning)
     if result["failures"]:
         module.fail_json(msg=failure_summary(result), **result)

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,21 @@ class LocalAws:
             image["Name"]: {tag["Key"]: tag["Value"] for tag in image.get("Tags", [])}
             for image in images
         }
+
+
+@contextmanager
+def start_local_aws(seed: Path, *flags: str) -> Iterator[LocalAws]:
+    """A local AWS seeded from `seed`, on a free port of 127.0.0.1, stopped with SIGTERM."""
+    command = [sys.executable, REPO / "scripts" / "local-aws", "serve", "--port", "0"]
+    server = subprocess.Popen([*command, "--seed", seed, *flags], stdout=subprocess.PIPE, text=True)
+    try:
+        ready = server.stdout.readline().strip()
+        match = re.fullmatch(r"local-aws ready at (http://127\.0\.0\.1:\d+)", ready)
+        assert match, f"local AWS did not start: {ready!r}"
+        yield LocalAws(match.group(1))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
 
 
 @dataclass

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from local_aws_support import SEED
 from local_aws_support import SOURCE_UID
 from local_aws_support import TARGET_UID
 from local_aws_support import Account
+from local_aws_support import RunningServer
 from local_aws_support import error_code
+from local_aws_support import local_aws
 
 
 def control(url: str, path: str, method: str = "GET", payload: Any = None) -> Any:
@@ -27,10 +32,27 @@ def add_rule(url: str, **rule: Any) -> None:
     control(url, "faults", "POST", rule)
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    """A server of this module's own: the tests add images and rules the session's must not see."""
+    with local_aws("--seed", str(SEED)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def source(server: RunningServer) -> Account:
+    return Account(server.url, SOURCE_UID)
+
+
+@pytest.fixture(scope="module")
+def target(server: RunningServer) -> Account:
+    return Account(server.url, TARGET_UID)
+
+
 @pytest.fixture
-def fresh(source: Account, server) -> str:
+def fresh(source: Account, server: RunningServer) -> Iterator[str]:
     """A new private image of the source; counters and rules start empty."""
-    image_id = source.ec2.register_image(Name=f"controls-{id(source)}-{hash(object())}")["ImageId"]
+    image_id = source.ec2.register_image(Name=f"controls-{time.time_ns()}")["ImageId"]
     control(server.url, "faults", "DELETE")
     control(server.url, "calls/reset", "POST")
     yield image_id
@@ -91,7 +113,7 @@ def test_assume_role_requests_keep_the_session_name_and_only_a_digest_of_the_ext
 
 
 def test_an_error_rule_fails_only_the_named_image_and_only_as_often_as_asked(server, source, fresh):
-    other = source.ec2.register_image(Name=f"controls-other-{hash(object())}")["ImageId"]
+    other = source.ec2.register_image(Name=f"controls-other-{time.time_ns()}")["ImageId"]
     add_rule(
         server.url,
         operation="ec2:ModifyImageAttribute",

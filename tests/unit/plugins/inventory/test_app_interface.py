@@ -199,7 +199,8 @@ def test_keeps_valid_fields_of_bad_entry(entries_root: DataRoot) -> None:
 FILE_ERRORS = {
     "aws/yaml-error/account.yml": [
         "aws/yaml-error/account.yml: YAML syntax error at line 11, column 8: "
-        "did not find expected ',' or '}'"
+        "did not find expected ',' or '}' (while parsing a flow mapping that starts at line 10, "
+        "column 12)"
     ],
     "aws/uid-missing/account.yml": ["aws/uid-missing/account.yml: uid: missing"],
     "aws/uid-number/account.yml": [

@@ -23,6 +23,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._share import
 )
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import report
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import session_name
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import skip_warnings
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import (
     unwritten_tag_warnings,
 )
@@ -312,3 +313,19 @@ def test_no_code_path_can_make_an_image_public():
         text = source.read_text()
         assert '"Group"' not in text and "'Group'" not in text, source
         assert "OrganizationArn" not in text, source
+
+
+def test_warns_for_available_images_left_unshared_but_not_for_pending_ones():
+    result = {
+        "skipped_images": [
+            {
+                "image_id": "ami-1",
+                "name": "web-1",
+                "state": "pending",
+                "reason": "state is pending",
+            },
+            {"image_id": "ami-2", "name": "web-2", "state": "available", "reason": "encrypted"},
+        ]
+    }
+
+    assert skip_warnings(result) == ["ami-2 (web-2): skipped: encrypted"]
