@@ -100,7 +100,7 @@ def test_job_prints_each_share_and_publishes_all_accounts_shares_as_one_artifact
     # The first share of both accounts is one included run for both hosts: they run at once.
     # Ansible names the hosts in the order their results came in, which varies from run to run.
     assert re.search(
-        r"share\.yml for (builder-east, builder-west|builder-west, builder-east)\n", output
+        r"share\.yml for (builder-east, builder-west|builder-west, builder-east)\b", output
     ), output
     summary = artifacts(runner)["ami_share_summary"]
     assert len(summary) == 3

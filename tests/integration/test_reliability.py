@@ -37,10 +37,14 @@ def image_ids(aws, uid: str, region: str) -> dict[str, str]:
 
 def failure_lines(output: str) -> list[str]:
     """The lines of the role's final failure message, one per failed share or image."""
+    lines: list[str] = []
     for line in output.splitlines():
         if line.startswith("fatal: [builder]: FAILED! => "):
-            return json.loads(line.split(" => ", 1)[1])["msg"]
-    return []
+            message = json.loads(line.split(" => ", 1)[1])["msg"]
+            # Each failed share's own task failure is ignored; the host's last one lists all.
+            if isinstance(message, list):
+                lines = message
+    return lines
 
 
 def test_a_failing_share_role_region_or_image_stops_nothing_else(local_aws_factory, tmp_path):
