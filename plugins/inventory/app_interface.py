@@ -91,15 +91,34 @@ INVALID_GROUP = "invalid_account_files"
 AMI_PROVIDER = "ami"
 KNOWN_PROVIDERS = frozenset({AMI_PROVIDER})
 
-UID_PATTERN = re.compile(r"^[0-9]{12}$")
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+UID_PATTERN = re.compile(r"\A[0-9]{12}\Z")
+REGION_PATTERN = re.compile(r"\A[a-z]{2}(-[a-z]+)+-[0-9]+\Z")
 # Account names become inventory host names: keep them to characters host patterns accept.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 try:
-    _YamlLoader: Any = yaml.CSafeLoader
+    _BaseLoader: Any = yaml.CSafeLoader
 except AttributeError:  # PyYAML built without libyaml
-    _YamlLoader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
+
+
+class _YamlLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """The safe loader, refusing a key given twice in one mapping.
+
+    YAML keeps the last value silently, so a file could show a reviewer one uid or $ref
+    and share with another.
+    """
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 @dataclass
@@ -165,6 +184,9 @@ def find_yaml_files(data_dir: Path) -> list[str]:
 
 def load_yaml_file(data_dir: Path, relative: str) -> tuple[Any, str | None]:
     """The document in one file, or None and a message saying why it cannot be read."""
+    # A symbolic link under data_dir must not bring in a file from elsewhere.
+    if not (data_dir / relative).resolve().is_relative_to(data_dir.resolve()):
+        return None, f"{relative}: a symbolic link to a file outside data_dir"
     try:
         text = (data_dir / relative).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -216,7 +238,7 @@ def check_uid(value: Any) -> str | None:
     if not isinstance(value, str):
         return f"must be a quoted string of 12 digits, got {describe_type(value)}"
     if not UID_PATTERN.match(value):
-        return f"must be exactly 12 digits, got '{value}'"
+        return f"must be exactly 12 digits, got {value!r}"
     return None
 
 

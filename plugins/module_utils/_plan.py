@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 import sys
+import threading
 from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -137,9 +140,45 @@ def tags_to_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": key, "Value": tags[key]} for key in sorted(tags)]
 
 
+# A regex with nested repetition can take hours on one name (catastrophic backtracking);
+# one account file must not freeze the run, so each match gets this long.
+REGEX_SECONDS_PER_NAME = 1.0
+
+
+class RegexTooSlow(Exception):
+    """A name regex did not finish on one image name within REGEX_SECONDS_PER_NAME."""
+
+    def __init__(self, pattern: re.Pattern[str], name: str) -> None:
+        super().__init__(
+            f"name regex {pattern.pattern!r} took more than {REGEX_SECONDS_PER_NAME:g} s on the "
+            f"image name {name[:80]!r}: simplify it (nested repetition such as (a|aa)+ "
+            "backtracks without end)"
+        )
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, pattern: re.Pattern[str], name: str) -> Any:
+    """Interrupt the block after `seconds` with RegexTooSlow; only the main thread has signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise RegexTooSlow(pattern, name)
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def name_matches(pattern: re.Pattern[str], name: str) -> bool:
     """Whether an image name is selected by the share's regex (re.search, as declared)."""
-    return pattern.search(name) is not None
+    with _time_limit(REGEX_SECONDS_PER_NAME, pattern, name):
+        return pattern.search(name) is not None
 
 
 def skip_reason(image: SourceImage, managed_key_image_ids: Container[str] = ()) -> str | None:

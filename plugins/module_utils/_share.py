@@ -30,11 +30,12 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import TAG
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import ImagePlan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import Plan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import RegexTooSlow
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import image_diff
 
-ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+-[0-9]+$")
+ACCOUNT_ID = re.compile(r"\A[0-9]{12}\Z")
+REGION = re.compile(r"\A[a-z]{2,}(-[a-z0-9]+)+-[0-9]+\Z")
 SESSION_NAME_PREFIX = "resource-sharing-aws-"
 
 
@@ -382,6 +383,8 @@ def reconcile(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[s
         ) from error
     except ShareError as error:
         raise ShareError(str(error), calls.as_dict(), error.error) from error
+    except RegexTooSlow as error:
+        raise ShareError(str(error), calls.as_dict()) from error
 
     outcome = Outcome()
     if not check_mode:

@@ -7,7 +7,6 @@ as each target account sees it (tests/integration/desired.py).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -17,6 +16,7 @@ from desired import assert_desired_state
 from desired import desired_state
 from harness import FIXTURES
 from harness import REPO
+from harness import kill_tree
 from harness import parse_recap
 from harness import run_playbook
 from harness import start_playbook
@@ -146,9 +146,12 @@ def test_a_run_killed_mid_apply_and_run_again_ends_in_exactly_the_desired_state(
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
-    os.killpg(playbook.pid, signal.SIGKILL)
+    kill_tree(playbook)
     playbook.wait(timeout=30)
     killed_at = aws.calls().get("ec2:ModifyImageAttribute", 0)
+    time.sleep(1)
+    # Nothing of the killed run goes on: its workers and module processes died with it.
+    assert aws.calls().get("ec2:ModifyImageAttribute", 0) == killed_at
     rerun = run_playbook(aws, INVENTORY)
 
     assert playbook.returncode == -signal.SIGKILL

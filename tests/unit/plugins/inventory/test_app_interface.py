@@ -357,3 +357,48 @@ def test_ignores_config_files_named_otherwise(tmp_path: Path) -> None:
     inventory, _warnings = run_inventory(config)
 
     assert "aws_accounts" not in inventory
+
+
+def account_file(name: str, uid: str, extra: str = "") -> str:
+    return (
+        f'$schema: /aws/account-1.yml\nname: {name}\nuid: "{uid}"\n'
+        f"resourcesDefaultRegion: us-east-1\n{extra}"
+    )
+
+
+def test_refuses_a_key_given_twice_rather_than_keeping_the_last(tmp_path: Path) -> None:
+    (tmp_path / "aws").mkdir()
+    (tmp_path / "aws" / "a.yml").write_text(
+        account_file("a", "100000000001", 'uid: "100000000003"\n')
+    )
+
+    root = read_data_root(tmp_path)
+
+    assert root.invalid_files["aws/a.yml"] == [
+        "aws/a.yml: YAML syntax error at line 5, column 1: the key 'uid' is given twice"
+    ]
+
+
+def test_refuses_a_symbolic_link_to_a_file_outside_data_dir(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "aws").mkdir(parents=True)
+    (tmp_path / "outside.yml").write_text(account_file("outsider", "999999999999"))
+    (data / "aws" / "evil.yml").symlink_to(tmp_path / "outside.yml")
+
+    root = read_data_root(data)
+
+    assert root.invalid_files["aws/evil.yml"] == [
+        "aws/evil.yml: a symbolic link to a file outside data_dir"
+    ]
+    assert root.accounts == {}
+
+
+def test_refuses_a_uid_with_a_trailing_newline(tmp_path: Path) -> None:
+    (tmp_path / "aws").mkdir()
+    (tmp_path / "aws" / "nl.yml").write_text(account_file("nl", "400000000009\\n"))
+
+    root = read_data_root(tmp_path)
+
+    assert root.invalid_files["aws/nl.yml"] == [
+        "aws/nl.yml: uid: must be exactly 12 digits, got '400000000009\\n'"
+    ]

@@ -5,7 +5,13 @@
 from __future__ import annotations
 
 import re
+import time
 
+import pytest
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import (
+    REGEX_SECONDS_PER_NAME,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import RegexTooSlow
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import image_diff
@@ -234,3 +240,16 @@ def test_plan_lists_images_by_name_then_id():
     plan = build_plan(images, set(), None, TARGET)
 
     assert [p.image.image_id for p in plan.images] == ["ami-1", "ami-3", "ami-2"]
+
+
+def test_a_regex_that_backtracks_without_end_is_stopped_within_its_time_limit():
+    pattern = re.compile(r"^(a|aa)+$")
+    started = time.monotonic()
+
+    with pytest.raises(RegexTooSlow) as raised:
+        name_matches(pattern, "a" * 60 + "!")
+
+    assert time.monotonic() - started < REGEX_SECONDS_PER_NAME + 2
+    assert "'^(a|aa)+$' took more than 1 s on the image name 'aaaa" in str(raised.value)
+    # The timer is disarmed afterwards: an ordinary match still works.
+    assert name_matches(re.compile("^web-"), "web-1")

@@ -89,7 +89,9 @@ def test_rejects_an_invalid_regex_naming_the_option_and_the_error():
     assert message.startswith("name_regex 'web-(' is not a valid regex: missing ), unterminated")
 
 
-@pytest.mark.parametrize("uid", ["22222222222", "2222222222222", "22222222222a", " 22222222222"])
+@pytest.mark.parametrize(
+    "uid", ["22222222222", "2222222222222", "22222222222a", " 22222222222", "222222222222\n"]
+)
 def test_rejects_a_target_account_id_that_is_not_twelve_digits(uid):
     assert refusal(target_account_id=uid) == (
         f"target_account_id must be a 12-digit account ID string, got {uid!r}"
@@ -108,7 +110,9 @@ def test_rejects_target_equal_to_source():
     assert "target_account_id is the source account" in refusal(source_account_id=TARGET)
 
 
-@pytest.mark.parametrize("region", ["", "US-EAST-1", "us-east", "not a region", "us_east_1"])
+@pytest.mark.parametrize(
+    "region", ["", "US-EAST-1", "us-east", "not a region", "us_east_1", "us-east-1\n"]
+)
 def test_rejects_a_region_that_is_not_a_region_name(region):
     assert refusal(region=region) == f"region {region!r} is not an AWS region name"
 
