@@ -238,8 +238,8 @@ def build_plan(
 
     `target_tags` is the target's own tags per image ID, or None when tags are not copied.
     """
-    # Limitation: permissions are only ever added. An image that no longer matches, or a
-    # target no longer declared, keeps its launch permission: there is no revocation yet.
+    # Permissions are only added here; taking them back is _revoke.py's (state: absent,
+    # ami_revoke), so a share that changes nothing never reads permissions per image.
     plans = []
     for image in sorted(images, key=lambda i: (i.name, i.image_id)):
         reason = skip_reason(image, managed_key_image_ids)

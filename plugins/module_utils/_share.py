@@ -223,8 +223,8 @@ def assume(base: Account, params: Mapping[str, Any], option: str) -> Account:
         ) from error
 
 
-def connect(params: Mapping[str, Any], calls: CallLog) -> tuple[Account, Account | None]:
-    """The source identity and, when tags are copied, the target identity."""
+def connect_source(params: Mapping[str, Any], calls: CallLog) -> tuple[Account, Account]:
+    """The calling identity and the source identity (the same one without a source role)."""
     base = caller(connection_from(params), calls)
     if params.get("source_role_arn"):
         source = assume(base, params, "source_role_arn")
@@ -232,6 +232,12 @@ def connect(params: Mapping[str, Any], calls: CallLog) -> tuple[Account, Account
         source = base
         if params.get("source_account_id"):
             identify(source)
+    return base, source
+
+
+def connect(params: Mapping[str, Any], calls: CallLog) -> tuple[Account, Account | None]:
+    """The source identity and, when tags are copied, the target identity."""
+    base, source = connect_source(params, calls)
     target = None
     if params["copy_tags"]:
         target = assume(base, params, "target_role_arn")

@@ -28,14 +28,19 @@ description:
   - Source tags that cannot be written within AWS limits are listed per image in RV(images) and
     reported as warnings, and so are C(available) images that cannot be shared (encrypted with
     the AWS managed key, or deregistered during the run).
-  - Launch permissions are only ever added, for O(target_account_id) alone. The module never
-    removes a permission and never makes an image public.
+  - With O(state=present), launch permissions are only ever added, for O(target_account_id)
+    alone, and no image is made public. With O(state=absent), the permission of
+    O(target_account_id) is removed from every matching image that has it, whatever its state;
+    other principals are left alone. To take back every permission that the account files no
+    longer declare, see M(resource_sharing.aws.ami_revoke).
 author:
   - resource_sharing.aws maintainers (!UNKNOWN)
 requirements:
   - python >= 3.9
   - boto3 >= 1.34.0
   - botocore >= 1.34.0
+extends_documentation_fragment:
+  - resource_sharing.aws.connection
 attributes:
   check_mode:
     support: full
@@ -44,16 +49,6 @@ attributes:
     support: full
     description: Returns one diff per changed image with the target's launch permission and tags.
 options:
-  region:
-    description:
-      - The region of the images.
-      - When not set, the E(AWS_REGION), E(AWS_DEFAULT_REGION) or E(EC2_REGION) environment
-        variable is used, in that order.
-      - A region that the installed botocore does not know for EC2 fails the task before any AWS
-        call.
-    type: str
-    required: true
-    aliases: [aws_region, ec2_region]
   name_regex:
     description:
       - A Python regular expression; an image is selected when C(re.search) finds it in the image
@@ -77,14 +72,6 @@ options:
         so quote the value in YAML.
     type: str
     required: true
-  source_account_id:
-    description:
-      - The 12-digit ID of the account that owns the images, as a string.
-      - When set, the module refuses to act unless the source identity is this account. The
-        identity is read from the AssumeRole answer when O(source_role_arn) is set, otherwise from
-        one C(sts:GetCallerIdentity) call.
-      - Also used in the default O(role_session_name).
-    type: str
   copy_tags:
     description:
       - Write the source's tags on the shared images in the target account, where they are
@@ -98,12 +85,6 @@ options:
         O(target_role_arn).
     type: bool
     default: true
-  source_role_arn:
-    description:
-      - A role in the source account, assumed from the calling identity, that lists and shares the
-        images.
-      - When not set, the calling identity itself acts as the source.
-    type: str
   target_role_arn:
     description:
       - A role in the target account, assumed from the calling identity, that lists and tags the
@@ -111,76 +92,16 @@ options:
       - Required when O(copy_tags=true). The module refuses to act when the role is not in
         O(target_account_id).
     type: str
-  external_id:
+  state:
     description:
-      - The external ID passed to every AssumeRole call.
+      - V(present) shares the matching images with the target (and tags them there).
+      - V(absent) removes the target's launch permission from the matching images, with one
+        C(ModifyImageAttribute) per image that has it. O(copy_tags) and O(target_role_arn) are
+        not used; the tags the target holds on the images are left, invisible to it once the
+        image is no longer shared.
     type: str
-  role_session_name:
-    description:
-      - The session name of every AssumeRole call, seen in the accounts' CloudTrail.
-      - Defaults to C(resource-sharing-aws-) followed by O(source_account_id), or by C(source)
-        when that is not set.
-    type: str
-  access_key:
-    description:
-      - The AWS access key ID of the calling identity. It is kept out of logs and output like
-        the secret key.
-      - When not set, the E(AWS_ACCESS_KEY_ID), E(AWS_ACCESS_KEY) or E(EC2_ACCESS_KEY)
-        environment variable is used, and then boto3's usual chain (profile, instance role).
-    type: str
-    aliases: [aws_access_key_id, aws_access_key, ec2_access_key]
-  secret_key:
-    description:
-      - The AWS secret access key of the calling identity.
-      - When not set, the E(AWS_SECRET_ACCESS_KEY), E(AWS_SECRET_KEY) or E(EC2_SECRET_KEY)
-        environment variable is used.
-    type: str
-    aliases: [aws_secret_access_key, aws_secret_key, ec2_secret_key]
-  session_token:
-    description:
-      - The AWS session token of the calling identity, for temporary credentials.
-      - When not set, the E(AWS_SESSION_TOKEN), E(AWS_SECURITY_TOKEN) or E(EC2_SECURITY_TOKEN)
-        environment variable is used.
-    type: str
-    aliases: [aws_session_token, security_token, aws_security_token]
-  profile:
-    description:
-      - A named profile of the AWS configuration files for the calling identity.
-      - When not set, the E(AWS_PROFILE) environment variable is used.
-      - Explicit O(access_key) and O(secret_key) take precedence over the profile.
-    type: str
-    aliases: [aws_profile]
-  endpoint_url:
-    description:
-      - One URL that answers both EC2 and STS calls instead of AWS, for example a local emulator.
-      - When not set, the E(AWS_URL) or E(EC2_URL) environment variable is used, and otherwise
-        AWS's own regional endpoints.
-      - When set, it must be an http(s) URL; an empty value is refused rather than taken to
-        mean AWS.
-    type: str
-    aliases: [ec2_url, aws_endpoint_url]
-  workers:
-    description:
-      - How many mutating calls (ModifyImageAttribute, CreateTags) run at once.
-    type: int
-    default: 8
-  max_attempts:
-    description:
-      - Attempts per AWS call, the first included, with botocore's C(standard) retry mode
-        (exponential backoff with jitter on throttling and transient errors).
-    type: int
-    default: 8
-  connect_timeout:
-    description:
-      - Seconds to wait for a connection to the endpoint, per attempt.
-      - With the defaults an unreachable endpoint fails the task in well under a minute.
-    type: float
-    default: 3
-  read_timeout:
-    description:
-      - Seconds to wait for the next bytes of an answer on an open connection, per attempt.
-    type: float
-    default: 10
+    choices: [present, absent]
+    default: present
 notes:
   - "IAM actions used: in the source, C(ec2:DescribeImages) and C(ec2:ModifyImageAttribute),
     and, only when an encrypted image is about to be shared, C(ec2:DescribeSnapshots) and
@@ -248,6 +169,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+unshared:
+  description:
+    - With O(state=absent), IDs of the images whose launch permission for the target was removed
+      (in check mode, would be). Always empty with O(state=present).
+  returned: when O(state=absent)
+  type: list
+  elements: str
+  sample: [ami-0123456789abcdef0]
 shared:
   description: IDs of the images newly shared with the target (in check mode, those that would be).
   returned: always
@@ -313,7 +242,9 @@ images:
       type: bool
       sample: false
     actions:
-      description: The planned actions, C(share) and C(tag), in the order they are applied.
+      description:
+        - The planned actions, C(share) and C(tag), in the order they are applied; C(unshare)
+          with O(state=absent).
       type: list
       elements: str
       sample: [share, tag]
@@ -370,7 +301,9 @@ failures:
       type: str
       sample: The image id '[ami-0123456789abcdef0]' does not exist
 plan:
-  description: The actions computed for this run, shares first, whether applied or not.
+  description:
+    - The actions computed for this run, shares first, whether applied or not.
+    - With O(state=absent), one C(unshare) action per image, with C(principal) and C(reason).
   returned: always
   type: list
   elements: dict
@@ -393,10 +326,11 @@ calls:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.basic import env_fallback  # noqa: E402
 from ansible.module_utils.basic import missing_required_lib  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import BOTO3_IMPORT_ERROR  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import HAS_BOTO3  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._options import CONNECTION_SPEC  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import unshare  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import ShareError  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import failure_summary  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import reconcile  # noqa: E402
@@ -405,56 +339,15 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._share import
     unwritten_tag_warnings,
 )
 
-
-def env(*names):
-    return {"fallback": (env_fallback, list(names))}
-
-
 ARGUMENT_SPEC = {
-    "region": {
-        "type": "str",
-        "required": True,
-        "aliases": ["aws_region", "ec2_region"],
-        **env("AWS_REGION", "AWS_DEFAULT_REGION", "EC2_REGION"),
-    },
+    **CONNECTION_SPEC,
     "name_regex": {"type": "str"},
     # A list of its own: type=list would split a plain name_regex string on its commas.
     "name_regexes": {"type": "list", "elements": "str"},
     "target_account_id": {"type": "str", "required": True},
-    "source_account_id": {"type": "str"},
     "copy_tags": {"type": "bool", "default": True},
-    "source_role_arn": {"type": "str"},
     "target_role_arn": {"type": "str"},
-    "external_id": {"type": "str", "no_log": True},
-    "role_session_name": {"type": "str"},
-    "access_key": {
-        "type": "str",
-        "no_log": True,
-        "aliases": ["aws_access_key_id", "aws_access_key", "ec2_access_key"],
-        **env("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "EC2_ACCESS_KEY"),
-    },
-    "secret_key": {
-        "type": "str",
-        "no_log": True,
-        "aliases": ["aws_secret_access_key", "aws_secret_key", "ec2_secret_key"],
-        **env("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY", "EC2_SECRET_KEY"),
-    },
-    "session_token": {
-        "type": "str",
-        "no_log": True,
-        "aliases": ["aws_session_token", "security_token", "aws_security_token"],
-        **env("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "EC2_SECURITY_TOKEN"),
-    },
-    "profile": {"type": "str", "aliases": ["aws_profile"], **env("AWS_PROFILE")},
-    "endpoint_url": {
-        "type": "str",
-        "aliases": ["ec2_url", "aws_endpoint_url"],
-        **env("AWS_URL", "EC2_URL"),
-    },
-    "workers": {"type": "int", "default": 8},
-    "max_attempts": {"type": "int", "default": 8},
-    "connect_timeout": {"type": "float", "default": 3},
-    "read_timeout": {"type": "float", "default": 10},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
 }
 
 
@@ -471,7 +364,8 @@ def main():
         )
 
     try:
-        result = reconcile(module.params, module.check_mode, module._diff)
+        run = unshare if module.params["state"] == "absent" else reconcile
+        result = run(module.params, module.check_mode, module._diff)
     except ShareError as error:
         module.fail_json(msg=str(error), **error.as_dict())
 

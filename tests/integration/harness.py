@@ -196,3 +196,36 @@ def run_playbook(
         if playbook.poll() is None:
             os.killpg(playbook.pid, signal.SIGKILL)
     return PlaybookRun(playbook.returncode, output, parse_recap(output))
+
+
+def run_module(aws: LocalAws, playbook: Path, args: dict, workdir: Path, *flags: str) -> dict:
+    """Run one module task through `playbook` with `args`; return the registered result."""
+    result_file = workdir / "result.json"
+    extra_vars = workdir / "vars.json"
+    extra_vars.write_text(
+        json.dumps(
+            {
+                "ami_share_args": {k: v for k, v in args.items() if v is not None},
+                "ami_share_result_file": str(result_file),
+                "ansible_python_interpreter": sys.executable,
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        **CALLER_ENV,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_INVENTORY_ENABLED": "host_list",
+    }
+    command = [BIN / "ansible-playbook", playbook, "-i", "localhost,", "-e", f"@{extra_vars}"]
+    run = subprocess.run(
+        [*command, *flags],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return json.loads(result_file.read_text())

@@ -8,20 +8,15 @@ first run); tests that change the accounts get a server of their own.
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import signal
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from harness import CALLER_ENV
 from harness import MUTATING
 from harness import REPO
 from harness import LocalAws
+from harness import run_module
+from harness import start_local_aws
 
 FIXTURES = REPO / "tests" / "fixtures" / "module"
 SEED = FIXTURES / "local-aws-seed.yml"
@@ -65,30 +60,7 @@ class Runner:
             "endpoint_url": self.aws.url,
             **options,
         }
-        result_file = self.workdir / "result.json"
-        extra_vars = self.workdir / "vars.json"
-        extra_vars.write_text(
-            json.dumps(
-                {
-                    "ami_share_args": {k: v for k, v in args.items() if v is not None},
-                    "ami_share_result_file": str(result_file),
-                    "ansible_python_interpreter": sys.executable,
-                }
-            )
-        )
-        env = {
-            **os.environ,
-            **CALLER_ENV,
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            "ANSIBLE_INVENTORY_ENABLED": "host_list",
-        }
-        playbook = Path(sys.executable).parent / "ansible-playbook"
-        command = [playbook, PLAYBOOK, "-i", "localhost,", "-e", f"@{extra_vars}", *flags]
-        run = subprocess.run(
-            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
-        )
-        assert run.returncode == 0, run.stdout + run.stderr
-        return json.loads(result_file.read_text())
+        return run_module(self.aws, PLAYBOOK, args, self.workdir, *flags)
 
     def images(self, uid: str, region: str, **filters) -> dict[str, dict]:
         """Images the account sees with these DescribeImages parameters, by name."""
@@ -114,30 +86,15 @@ class Applied:
     first: dict
 
 
-def start_local_aws(seed: Path) -> tuple[subprocess.Popen, LocalAws]:
-    server = subprocess.Popen(
-        [sys.executable, REPO / "scripts" / "local-aws", "serve", "--port", "0", "--seed", seed],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    ready = re.fullmatch(
-        r"local-aws ready at (http://127\.0\.0\.1:\d+)\n", server.stdout.readline()
-    )
-    assert ready, "the local AWS did not start"
-    return server, LocalAws(ready.group(1))
-
-
 @pytest.fixture(scope="module")
 def applied(tmp_path_factory) -> Applied:
-    server, aws = start_local_aws(SEED)
-    run = Runner(aws, tmp_path_factory.mktemp("applied"))
-    preview = run("--check", "--diff")
-    preview_calls = aws.calls()
-    preview_view = run.target_view()
-    first = run()
-    yield Applied(run, preview, preview_calls, preview_view, first)
-    server.send_signal(signal.SIGTERM)
-    assert server.wait(timeout=30) == 0
+    with start_local_aws(SEED) as aws:
+        run = Runner(aws, tmp_path_factory.mktemp("applied"))
+        preview = run("--check", "--diff")
+        preview_calls = aws.calls()
+        preview_view = run.target_view()
+        first = run()
+        yield Applied(run, preview, preview_calls, preview_view, first)
 
 
 @pytest.fixture

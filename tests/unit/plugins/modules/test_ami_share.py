@@ -10,12 +10,16 @@ import socket
 import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.resource_sharing.aws.plugins.doc_fragments import connection
 from ansible_collections.resource_sharing.aws.plugins.module_utils import _share
 from ansible_collections.resource_sharing.aws.plugins.modules import ami_share
 
 SECRET = "unit-test-secret-that-must-never-be-printed"
 TOKEN = "unit-test-session-token-that-must-never-be-printed"
-DOCUMENTED = yaml.safe_load(ami_share.DOCUMENTATION)["options"]
+DOCUMENTED = {
+    **yaml.safe_load(connection.ModuleDocFragment.DOCUMENTATION)["options"],
+    **yaml.safe_load(ami_share.DOCUMENTATION)["options"],
+}
 RETURNED = yaml.safe_load(ami_share.RETURN)
 
 
@@ -94,6 +98,7 @@ def test_secrets_are_never_logged():
 def test_every_returned_key_is_documented():
     assert set(RETURNED) == {
         "shared",
+        "unshared",
         "tagged",
         "skipped_images",
         "images",

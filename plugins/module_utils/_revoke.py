@@ -1,0 +1,395 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: Contributors to the resource_sharing.aws project
+"""Taking launch permissions back: one target's (`state: absent`), or every stale one of a source.
+
+A launch permission is named here by its principal as one string: a 12-digit account ID,
+`all` for public, or an organization or OU ARN. Plans are pure data; reads and writes go
+through `Account` like every other AWS call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import NamedTuple
+
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import CallLog
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
+    read_shared_image_ids,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_source_images
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import name_matches
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import REGION
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import ShareError
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import check_options
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import check_region_known
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import connect_source
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import explain
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import (
+    refuse_wrong_accounts,
+)
+
+PUBLIC = "all"
+UNSHARE = "unshare"
+ORGANIZATION_ARN = re.compile(r"^arn:aws[a-z-]*:organizations::[0-9]{12}:organization/o-[a-z0-9]+$")
+OU_ARN = re.compile(
+    r"^arn:aws[a-z-]*:organizations::[0-9]{12}:ou/o-[a-z0-9]+/ou-[a-z0-9]+-[a-z0-9]+$"
+)
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+
+
+def principal_of(permission: Mapping[str, str]) -> str:
+    """One launch permission entry of AWS as a principal string."""
+    if "UserId" in permission:
+        return permission["UserId"]
+    if "OrganizationArn" in permission:
+        return permission["OrganizationArn"]
+    if "OrganizationalUnitArn" in permission:
+        return permission["OrganizationalUnitArn"]
+    return permission.get("Group", "")
+
+
+def permission_for(principal: str) -> dict[str, str]:
+    """A principal string as the launch permission entry AWS takes."""
+    if principal == PUBLIC:
+        return {"Group": PUBLIC}
+    if ORGANIZATION_ARN.match(principal):
+        return {"OrganizationArn": principal}
+    if OU_ARN.match(principal):
+        return {"OrganizationalUnitArn": principal}
+    return {"UserId": principal}
+
+
+def principal_problem(principal: str) -> str | None:
+    """Why a string cannot name a launch permission principal, or None when it can."""
+    if principal == PUBLIC or any(
+        p.match(principal) for p in (ACCOUNT_ID, ORGANIZATION_ARN, OU_ARN)
+    ):
+        return None
+    return f"{principal!r} is neither a 12-digit account ID, an organization or OU ARN, nor 'all'"
+
+
+class Removal(NamedTuple):
+    """One principal whose launch permission on one image is taken back, and why."""
+
+    image: SourceImage
+    principal: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The removal as returned data."""
+        return {
+            "image_id": self.image.image_id,
+            "name": self.image.name,
+            "principal": self.principal,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class RevokePlan:
+    """The permissions to take back, and those left that no account file declares."""
+
+    removals: tuple[Removal, ...]
+    undeclared: tuple[Removal, ...] = ()
+    permissions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def by_image(self) -> dict[str, list[Removal]]:
+        """Removals grouped per image ID, in plan order: one ModifyImageAttribute each."""
+        grouped: dict[str, list[Removal]] = {}
+        for removal in self.removals:
+            grouped.setdefault(removal.image.image_id, []).append(removal)
+        return grouped
+
+    def actions(self) -> list[dict[str, str]]:
+        """The plan as a flat list of actions."""
+        return [{"action": UNSHARE, **removal.as_dict()} for removal in self.removals]
+
+
+def plan_unshare(
+    images: Iterable[SourceImage], shared_image_ids: set[str], principal: str
+) -> RevokePlan:
+    """`state: absent`: take the principal's permission off every matched image that has it."""
+    removals = [
+        Removal(image, principal, "state is absent for this share")
+        for image in sorted(images, key=lambda i: (i.name, i.image_id))
+        if image.image_id in shared_image_ids
+    ]
+    return RevokePlan(tuple(removals))
+
+
+def revocation_reason(
+    principal: str,
+    name: str,
+    declared: Mapping[str, list[re.Pattern[str]]],
+    known_accounts: set[str],
+) -> tuple[str | None, bool]:
+    """Why the principal's permission on an image of this name is stale, and if it is declared.
+
+    Returns (None, True) for a permission an entry still wants, (reason, True) for one the
+    files no longer want, and (reason, False) for a principal no account file declares.
+    """
+    if principal in declared:
+        if any(name_matches(pattern, name) for pattern in declared[principal]):
+            return None, True
+        return "the name matches no sharing entry for this target in this region", True
+    if principal in known_accounts:
+        return "no sharing entry of this source names this account in this region", True
+    if principal == PUBLIC:
+        return "the image is public and no sharing entry allows public sharing", False
+    return "no account file declares this principal", False
+
+
+def plan_revocations(
+    images: Iterable[SourceImage],
+    permissions: Mapping[str, Iterable[str]],
+    declared: Mapping[str, list[re.Pattern[str]]],
+    known_accounts: set[str],
+    revoke_undeclared: bool,
+) -> RevokePlan:
+    """Every permission of the source's images that the account files no longer want.
+
+    `permissions` maps an image ID to its principals; `declared` maps a principal to the
+    name patterns of its sharing entries in this region.
+    """
+    removals = []
+    undeclared = []
+    for image in sorted(images, key=lambda i: (i.name, i.image_id)):
+        for principal in sorted(permissions.get(image.image_id, ())):
+            reason, is_declared = revocation_reason(principal, image.name, declared, known_accounts)
+            if reason is None:
+                continue
+            removal = Removal(image, principal, reason)
+            if not is_declared:
+                undeclared.append(removal)
+            if is_declared or revoke_undeclared:
+                removals.append(removal)
+    kept = {i: tuple(sorted(p)) for i, p in permissions.items()}
+    return RevokePlan(tuple(removals), tuple(undeclared), kept)
+
+
+def read_launch_permissions(
+    source: Account, images: list[SourceImage], workers: int
+) -> tuple[dict[str, tuple[str, ...]], dict[str, AwsError]]:
+    """Every principal of every image, one DescribeImageAttribute per image, in a pool.
+
+    AWS has no list call that returns launch permissions, so this is the one per-image
+    read of the collection; it runs only for revocation.
+    """
+
+    def read(image: SourceImage) -> tuple[str, ...] | AwsError:
+        try:
+            answer = source.call(
+                "ec2",
+                "describe_image_attribute",
+                ImageId=image.image_id,
+                Attribute="launchPermission",
+            )
+        except AwsError as error:
+            return error
+        return tuple(principal_of(p) for p in answer.get("LaunchPermissions", []))
+
+    permissions: dict[str, tuple[str, ...]] = {}
+    errors: dict[str, AwsError] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for image, answer in zip(images, pool.map(read, images)):
+            if isinstance(answer, AwsError):
+                errors[image.image_id] = answer
+            else:
+                permissions[image.image_id] = answer
+    return permissions, errors
+
+
+def remove_permissions(source: Account, image_id: str, principals: list[str]) -> AwsError | None:
+    """Take these principals' launch permissions off one image in one call."""
+    try:
+        source.call(
+            "ec2",
+            "modify_image_attribute",
+            ImageId=image_id,
+            LaunchPermission={"Remove": [permission_for(p) for p in principals]},
+        )
+    except AwsError as error:
+        return error
+    return None
+
+
+def apply_revocations(plan: RevokePlan, source: Account, workers: int) -> dict[str, AwsError]:
+    """Carry out the removals, one call per image; the errors by image ID."""
+    grouped = plan.by_image()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        answers = pool.map(
+            lambda image_id: remove_permissions(
+                source, image_id, [r.principal for r in grouped[image_id]]
+            ),
+            list(grouped),
+        )
+        return {image_id: error for image_id, error in zip(grouped, answers) if error is not None}
+
+
+def revoke_diff(plan: RevokePlan, errors: Mapping[str, AwsError]) -> list[dict[str, Any]]:
+    """Each changed image's launch permissions before and after, for Ansible's --diff."""
+    diffs = []
+    for image_id, removals in plan.by_image().items():
+        if image_id in errors:
+            continue
+        header = f"{image_id} ({removals[0].image.name})"
+        if image_id in plan.permissions:
+            before: dict[str, Any] = {"launch_permissions": list(plan.permissions[image_id])}
+            gone = {r.principal for r in removals}
+            after = {"launch_permissions": [p for p in plan.permissions[image_id] if p not in gone]}
+        else:
+            # `state: absent` reads only whether its one principal has the permission.
+            before, after = {"launch_permission": True}, {"launch_permission": False}
+        diffs.append(
+            {"before_header": header, "after_header": header, "before": before, "after": after}
+        )
+    return diffs
+
+
+def revoke_report(
+    plan: RevokePlan, errors: Mapping[str, AwsError], check_mode: bool, diff: bool
+) -> dict[str, Any]:
+    """What a revocation returns: what was (or would be) taken back, what is left, failures."""
+    done = [r.as_dict() for r in plan.removals if r.image.image_id not in errors]
+    result: dict[str, Any] = {
+        "changed": bool(done),
+        "revoked": done,
+        "undeclared": [r.as_dict() for r in plan.undeclared],
+        "failures": [{"image_id": i, **e.as_dict()} for i, e in sorted(errors.items())],
+        "plan": plan.actions(),
+    }
+    if check_mode:
+        result["revoked"] = [r.as_dict() for r in plan.removals]
+        result["changed"] = bool(plan.removals)
+    if diff:
+        result["diff"] = revoke_diff(plan, {} if check_mode else errors)
+    return result
+
+
+def unshare(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    """`ami_share` with `state: absent`: the target's permission off every matching image."""
+    patterns = check_options({**params, "copy_tags": False})
+    target = params["target_account_id"]
+    calls = CallLog()
+    with share_errors(f"cannot unshare images from {target} in {params['region']}", calls):
+        _, source = connect_source(params, calls)
+        refuse_wrong_accounts(source.account_id, None, params)
+        images = read_source_images(source, patterns)
+        shared = read_shared_image_ids(source, target) if images else set()
+
+    plan = plan_unshare(images, shared, target)
+    errors = {} if check_mode else apply_revocations(plan, source, params["workers"])
+
+    result = revoke_report(plan, errors, check_mode, diff)
+    result.update(
+        unshared=[r["image_id"] for r in result.pop("revoked")],
+        shared=[],
+        tagged={},
+        skipped_images=[],
+        images=[unshare_entry(i, i.image_id in shared, check_mode, errors) for i in images],
+        calls=calls.as_dict(),
+    )
+    del result["undeclared"]
+    return result
+
+
+def unshare_entry(
+    image: SourceImage, shared: bool, check_mode: bool, errors: Mapping[str, AwsError]
+) -> dict[str, Any]:
+    """One matched image as `state: absent` returns it."""
+    entry: dict[str, Any] = {
+        "image_id": image.image_id,
+        "name": image.name,
+        "state": image.state,
+        "encrypted": image.encrypted,
+        "launch_permission_before": shared,
+        "actions": [UNSHARE] if shared else [],
+        "done": [UNSHARE] if shared and not check_mode and image.image_id not in errors else [],
+        "tags": {},
+    }
+    if image.image_id in errors:
+        entry["error"] = errors[image.image_id].as_dict()
+    return entry
+
+
+@contextmanager
+def share_errors(what: str, calls: CallLog) -> Iterator[None]:
+    """Turn an AWS or option error of the read phase into one `ShareError` with the calls."""
+    try:
+        yield
+    except AwsError as error:
+        raise ShareError(f"{what}: {explain(error)}", calls.as_dict(), error) from error
+    except ShareError as error:
+        raise ShareError(str(error), calls.as_dict(), error.error) from error
+
+
+def check_revoke_options(params: Mapping[str, Any]) -> dict[str, list[re.Pattern[str]]]:
+    """Refuse a bad declaration before any AWS call; the name patterns per principal."""
+    problems = []
+    declared: dict[str, list[re.Pattern[str]]] = {}
+    for index, share in enumerate(params["shares"]):
+        problem = principal_problem(share["target"])
+        if problem:
+            problems.append(f"shares[{index}].target: {problem}")
+        if not share["regex"]:
+            problems.append(f"shares[{index}].regex must not be empty")
+            continue
+        try:
+            declared.setdefault(share["target"], []).append(re.compile(share["regex"]))
+        except re.error as exc:
+            problems.append(f"shares[{index}].regex {share['regex']!r} is not valid: {exc}")
+    for account in params["known_accounts"]:
+        if not ACCOUNT_ID.match(account):
+            problems.append(f"known_accounts: {account!r} is not a 12-digit account ID string")
+    if params.get("source_account_id") and not ACCOUNT_ID.match(params["source_account_id"]):
+        problems.append("source_account_id must be a 12-digit account ID string")
+    if not REGION.match(params["region"] or ""):
+        problems.append(f"region {params['region']!r} is not an AWS region name")
+    for option in ("workers", "max_attempts", "connect_timeout", "read_timeout"):
+        if params[option] <= 0:
+            problems.append(f"{option} must be greater than 0, got {params[option]}")
+    if problems:
+        raise ShareError("; ".join(problems))
+    check_region_known(params["region"])
+    return declared
+
+
+EVERY_NAME = re.compile("")
+
+
+def revoke(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+    """`ami_revoke`: take back every permission of the source's images the files no longer want."""
+    declared = check_revoke_options(params)
+    calls = CallLog()
+    with share_errors(f"cannot revoke stale shares in {params['region']}", calls):
+        _, source = connect_source(params, calls)
+        images = read_source_images(source, EVERY_NAME)
+        permissions, errors = read_launch_permissions(source, images, params["workers"])
+    source_id = source.account_id or (images[0].owner_id if images else "")
+    if params.get("source_account_id") and source_id and source_id != params["source_account_id"]:
+        raise ShareError(
+            f"the source identity is account {source_id}, not source_account_id "
+            f"{params['source_account_id']}; nothing was revoked",
+            calls.as_dict(),
+        )
+
+    known = set(params["known_accounts"]) - {source_id}
+    plan = plan_revocations(images, permissions, declared, known, params["revoke_undeclared"])
+    if not check_mode:
+        errors.update(apply_revocations(plan, source, params["workers"]))
+
+    result = revoke_report(plan, errors, check_mode, diff)
+    result["images_scanned"] = len(images)
+    result["calls"] = calls.as_dict()
+    return result

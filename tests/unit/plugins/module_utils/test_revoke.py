@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: Contributors to the resource_sharing.aws project
+"""The revocation plan, computed without AWS."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
+from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import permission_for
+from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import plan_revocations
+from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import principal_of
+from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import principal_problem
+
+ORG = "arn:aws:organizations::111111111111:organization/o-abc123"
+OU = "arn:aws:organizations::111111111111:ou/o-abc123/ou-ab12-cdef3456"
+
+
+def image(name: str) -> SourceImage:
+    return SourceImage(f"ami-{name}", name, "available", "111111111111")
+
+
+def pairs(removals) -> set[tuple[str, str]]:
+    return {(r.image.name, r.principal) for r in removals}
+
+
+def test_principals_round_trip_through_launch_permission_entries():
+    for principal in ("022222222222", "all", ORG, OU):
+        assert principal_of(permission_for(principal)) == principal
+    assert permission_for(OU) == {"OrganizationalUnitArn": OU}
+
+
+def test_refuses_principals_that_are_no_account_org_ou_or_all():
+    assert principal_problem("22222") is not None
+    assert principal_problem("arn:aws:iam::111111111111:root") is not None
+    assert principal_problem(ORG) is None
+
+
+def test_keeps_what_an_entry_matches_and_removes_what_no_entry_matches():
+    images = [image("web-1"), image("old-1")]
+    permissions = {"ami-web-1": ["022222222222"], "ami-old-1": ["022222222222"]}
+
+    plan = plan_revocations(
+        images, permissions, {"022222222222": [re.compile("^web-")]}, set(), False
+    )
+
+    assert pairs(plan.removals) == {("old-1", "022222222222")}
+    assert plan.undeclared == ()
+
+
+def test_any_of_several_entries_for_a_target_keeps_the_permission():
+    declared = {"022222222222": [re.compile("^web-"), re.compile("^old-")]}
+
+    plan = plan_revocations(
+        [image("old-1")], {"ami-old-1": ["022222222222"]}, declared, set(), False
+    )
+
+    assert plan.removals == ()
+
+
+def test_a_known_account_without_an_entry_loses_every_permission():
+    plan = plan_revocations(
+        [image("web-1")], {"ami-web-1": ["044444444444"]}, {}, {"044444444444"}, False
+    )
+
+    assert pairs(plan.removals) == {("web-1", "044444444444")}
+
+
+def test_undeclared_principals_are_reported_and_removed_only_when_asked():
+    permissions = {"ami-web-1": ["055555555555", "all", ORG]}
+
+    kept = plan_revocations([image("web-1")], permissions, {}, set(), False)
+    removed = plan_revocations([image("web-1")], permissions, {}, set(), True)
+
+    assert kept.removals == ()
+    assert pairs(kept.undeclared) == {("web-1", "055555555555"), ("web-1", "all"), ("web-1", ORG)}
+    assert pairs(removed.removals) == pairs(kept.undeclared)
+
+
+def test_removals_are_grouped_into_one_call_per_image():
+    permissions = {"ami-web-1": ["044444444444", "055555555555"]}
+
+    plan = plan_revocations([image("web-1")], permissions, {}, {"044444444444"}, True)
+
+    assert [len(removals) for removals in plan.by_image().values()] == [2]
