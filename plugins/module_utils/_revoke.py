@@ -283,7 +283,7 @@ def unshare(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str
     target = params["target_account_id"]
     calls = CallLog()
     with share_errors(f"cannot unshare images from {target} in {params['region']}", calls):
-        _, source = connect_source(params, calls)
+        source = connect_source(params, calls)[1]
         refuse_wrong_accounts(source.account_id, None, params)
         images = read_source_images(source, patterns)
         shared = read_shared_image_ids(source, target) if images else set()
@@ -373,7 +373,7 @@ def revoke(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str,
     declared = check_revoke_options(params)
     calls = CallLog()
     with share_errors(f"cannot revoke stale shares in {params['region']}", calls):
-        _, source = connect_source(params, calls)
+        source = connect_source(params, calls)[1]
         images = read_source_images(source, EVERY_NAME)
         permissions, errors = read_launch_permissions(source, images, params["workers"])
     source_id = source.account_id or (images[0].owner_id if images else "")
