@@ -43,7 +43,9 @@ UNANSWERED_ATTEMPTS = 3
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 10.0
 
-MUTATING_OPERATIONS = frozenset({"ModifyImageAttribute", "CreateTags"})
+MUTATING_OPERATIONS = frozenset(
+    {"ModifyImageAttribute", "CreateTags", "DeleteTags", "ModifySnapshotAttribute", "CreateGrant"}
+)
 
 
 class AwsError(Exception):

@@ -5,16 +5,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
+from functools import partial
 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SHARE
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import TAG
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import UNTAG
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import Plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import name_matches
@@ -144,21 +147,50 @@ def share_image(source: Account, target_account_id: str, image_id: str) -> AwsEr
     return None
 
 
-def tag_images(
-    target: Account, tags: Mapping[str, str], image_ids: list[str]
+def change_tags(
+    target: Account, method: str, tags: list[dict[str, str]], image_ids: list[str]
 ) -> list[tuple[str, AwsError | None]]:
-    """Write `tags` on `image_ids` in the target, one call, image by image if the call fails.
+    """CreateTags or DeleteTags on `image_ids` in the target, one call, per image if it fails.
 
-    CreateTags fails whole when one ID is bad (an image deregistered meanwhile), so a
+    Both calls fail whole when one ID is bad (an image deregistered meanwhile), so a
     failed batch is retried per image to pin the failure on the image that caused it.
     """
     try:
-        target.call("ec2", "create_tags", Resources=image_ids, Tags=tags_to_list(tags))
+        target.call("ec2", method, Resources=image_ids, Tags=tags)
     except AwsError as error:
         if len(image_ids) == 1:
             return [(image_ids[0], error)]
-        return [pair for image_id in image_ids for pair in tag_images(target, tags, [image_id])]
+        return [
+            pair for image_id in image_ids for pair in change_tags(target, method, tags, [image_id])
+        ]
     return [(image_id, None) for image_id in image_ids]
+
+
+def tag_images(
+    target: Account, tags: Mapping[str, str], image_ids: list[str]
+) -> list[tuple[str, AwsError | None]]:
+    """Write `tags` on `image_ids` in the target."""
+    return change_tags(target, "create_tags", tags_to_list(tags), image_ids)
+
+
+def untag_images(
+    target: Account, keys: Mapping[str, str], image_ids: list[str]
+) -> list[tuple[str, AwsError | None]]:
+    """Delete the tags with these keys, whatever their values, from `image_ids` in the target."""
+    return change_tags(target, "delete_tags", [{"Key": key} for key in sorted(keys)], image_ids)
+
+
+def apply_tag_changes(
+    pool: ThreadPoolExecutor,
+    outcome: Outcome,
+    action: str,
+    change: Callable[[Mapping[str, str], list[str]], list[tuple[str, AwsError | None]]],
+    changes: Mapping[str, Mapping[str, str]],
+) -> None:
+    """Run `change` over batches of images that get the same tags, recording `action`."""
+    for results in pool.map(lambda batch: change(*batch), tag_batches(changes)):
+        for image_id, error in results:
+            outcome.record(image_id, action, error)
 
 
 def apply_plan(plan: Plan, source: Account, target: Account | None, workers: int) -> Outcome:
@@ -172,6 +204,16 @@ def apply_plan(plan: Plan, source: Account, target: Account | None, workers: int
         for image_id, error in zip(to_share, errors):
             outcome.record(image_id, SHARE, error)
 
+        if target is None:
+            return outcome
+        # Deletions first: they make room for new keys within the 50-tag limit.
+        deletes = {
+            p.image.image_id: dict.fromkeys(p.tags_to_delete, "")
+            for p in plan.images
+            if UNTAG in p.actions and p.image.image_id not in outcome.errors
+        }
+        apply_tag_changes(pool, outcome, UNTAG, partial(untag_images, target), deletes)
+
         # Limitation: a freshly shared image can be invisible to the target for a moment
         # (eventual consistency) and its CreateTags then fails with InvalidAMIID.NotFound,
         # which botocore does not retry; the failure is reported for that image alone and
@@ -183,9 +225,5 @@ def apply_plan(plan: Plan, source: Account, target: Account | None, workers: int
             and p.image.image_id not in outcome.errors
             and p.image.image_id not in outcome.gone
         }
-        if writes and target is not None:
-            batches = pool.map(lambda batch: tag_images(target, *batch), tag_batches(writes))
-            for results in batches:
-                for image_id, error in results:
-                    outcome.record(image_id, TAG, error)
+        apply_tag_changes(pool, outcome, TAG, partial(tag_images, target), writes)
     return outcome

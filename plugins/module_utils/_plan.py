@@ -9,6 +9,7 @@ import re
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ SHAREABLE_STATE = "available"
 NO_TAGS: Mapping[str, str] = {}
 
 SHARE = "share"
+UNTAG = "untag"
 TAG = "tag"
 
 
@@ -80,9 +82,10 @@ class ImagePlan(NamedTuple):
     image: SourceImage
     shared_before: bool
     target_tags: Mapping[str, str]
-    tags_to_write: dict[str, str]
+    tags_to_write: Mapping[str, str]
     omitted_tags: tuple[TagOmission, ...] = ()
     skip_reason: str | None = None
+    tags_to_delete: tuple[str, ...] = ()
 
     @property
     def share(self) -> bool:
@@ -94,7 +97,11 @@ class ImagePlan(NamedTuple):
         """The planned actions, in the order they are applied."""
         if self.skip_reason is not None:
             return []
-        return ([SHARE] if self.share else []) + ([TAG] if self.tags_to_write else [])
+        return (
+            ([SHARE] if self.share else [])
+            + ([UNTAG] if self.tags_to_delete else [])
+            + ([TAG] if self.tags_to_write else [])
+        )
 
 
 @dataclass(frozen=True)
@@ -122,12 +129,17 @@ class Plan:
             for p in self.images
             if p.share
         ]
+        untags = [
+            {"action": UNTAG, "image_id": p.image.image_id, "keys": list(p.tags_to_delete)}
+            for p in self.images
+            if UNTAG in p.actions
+        ]
         tags = [
             {"action": TAG, "image_id": p.image.image_id, "tags": p.tags_to_write}
             for p in self.images
             if TAG in p.actions
         ]
-        return shares + tags
+        return shares + untags + tags
 
 
 def tags_from_list(tags: Iterable[Mapping[str, str]]) -> dict[str, str]:
@@ -191,16 +203,16 @@ def skip_reason(image: SourceImage, managed_key_image_ids: Container[str] = ()) 
 
 
 def plan_tags(
-    source_tags: Mapping[str, str], target_tags: Mapping[str, str]
+    source_tags: Mapping[str, str], target_tags: Mapping[str, str], reserved: int = 0
 ) -> tuple[dict[str, str], tuple[TagOmission, ...]]:
     """Source tags to write in the target, and those that cannot be written within AWS limits.
 
     Reserved `aws:` keys cannot be written by anyone and are left out without a report.
-    Keys the target set itself are kept and count towards the limit of tags per resource.
+    Keys the target set itself are kept and count towards the limit of tags per resource,
+    as do `reserved` more tags the caller will write (the record of managed keys).
     """
-    # Limitation: a tag deleted in the source stays in the target. The target's view cannot
-    # tell a tag copied by an earlier run from one the target set itself, and the latter
-    # must be kept; telling them apart needs a record of what was copied.
+    # Deleting what the source dropped needs a record of what was copied (the target's own
+    # tags must be kept): that is _tags.py's, with prune_tags.
     omitted: list[TagOmission] = []
     wanted: dict[str, str] = {}
     for key in sorted(source_tags):
@@ -216,7 +228,7 @@ def plan_tags(
 
     # Updating a key the target already has never adds to its count; new keys fill the room left.
     updates = {key: value for key, value in wanted.items() if key in target_tags}
-    room = max(MAX_TAGS_PER_RESOURCE - len(target_tags), 0)
+    room = max(MAX_TAGS_PER_RESOURCE - len(target_tags) - reserved, 0)
     new_keys = [key for key in wanted if key not in target_tags]
     for key in new_keys[room:]:
         omitted.append(TagOmission(key, f"over the limit of {MAX_TAGS_PER_RESOURCE} tags"))
@@ -227,12 +239,27 @@ def plan_tags(
     return to_write, tuple(sorted(omitted, key=lambda o: o.key))
 
 
+def copy_source_tags(
+    source_tags: Mapping[str, str], target_tags: Mapping[str, str]
+) -> tuple[Mapping[str, str], Iterable[str], tuple[TagOmission, ...]]:
+    """The default tag planner: copy every source tag, delete nothing."""
+    to_write, omitted = plan_tags(source_tags, target_tags)
+    return to_write, (), omitted
+
+
+TagPlanner = Callable[
+    [Mapping[str, str], Mapping[str, str]],
+    tuple[Mapping[str, str], Iterable[str], tuple[TagOmission, ...]],
+]
+
+
 def build_plan(
     images: Iterable[SourceImage],
     shared_image_ids: set[str],
     target_tags: Mapping[str, Mapping[str, str]] | None,
     target_account_id: str,
     managed_key_image_ids: Container[str] = (),
+    tag_planner: TagPlanner = copy_source_tags,
 ) -> Plan:
     """Decide, for every matched source image, whether to share it and which tags to write.
 
@@ -245,9 +272,9 @@ def build_plan(
         reason = skip_reason(image, managed_key_image_ids)
         current = (target_tags or {}).get(image.image_id, NO_TAGS)
         if reason is None and target_tags is not None:
-            to_write, omitted = plan_tags(image.tags, current)
+            to_write, to_delete, omitted = tag_planner(image.tags, current)
         else:
-            to_write, omitted = {}, ()
+            to_write, to_delete, omitted = {}, (), ()
         plans.append(
             ImagePlan(
                 image=image,
@@ -256,6 +283,7 @@ def build_plan(
                 tags_to_write=to_write,
                 omitted_tags=omitted,
                 skip_reason=reason,
+                tags_to_delete=tuple(to_delete),
             )
         )
     return Plan(target_account_id, target_tags is not None, tuple(plans))
@@ -283,5 +311,10 @@ def image_diff(plan: ImagePlan, done: Iterable[str], copy_tags: bool) -> dict[st
     after: dict[str, Any] = {"launch_permission": plan.shared_before or SHARE in done}
     if copy_tags:
         before["tags"] = dict(plan.target_tags)
-        after["tags"] = {**plan.target_tags, **(plan.tags_to_write if TAG in done else {})}
+        kept = {
+            k: v
+            for k, v in plan.target_tags.items()
+            if UNTAG not in done or k not in plan.tags_to_delete
+        }
+        after["tags"] = {**kept, **(plan.tags_to_write if TAG in done else {})}
     return {"before_header": header, "after_header": header, "before": before, "after": after}

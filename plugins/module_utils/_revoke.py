@@ -296,6 +296,7 @@ def unshare(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str
         unshared=[r["image_id"] for r in result.pop("revoked")],
         shared=[],
         tagged={},
+        untagged={},
         skipped_images=[],
         images=[unshare_entry(i, i.image_id in shared, check_mode, errors) for i in images],
         calls=calls.as_dict(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
@@ -26,13 +27,22 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._images impor
 )
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_source_images
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_target_tags
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import MAX_TAG_KEY_LENGTH
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import MAX_TAG_VALUE_LENGTH
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import RESERVED_TAG_PREFIX
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SHARE
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import TAG
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import UNTAG
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import ImagePlan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import Plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import RegexTooSlow
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import copy_source_tags
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import image_diff
+from ansible_collections.resource_sharing.aws.plugins.module_utils._tags import DEFAULT_POLICY
+from ansible_collections.resource_sharing.aws.plugins.module_utils._tags import TagPolicy
+from ansible_collections.resource_sharing.aws.plugins.module_utils._tags import is_record_key
+from ansible_collections.resource_sharing.aws.plugins.module_utils._tags import plan_image_tags
 
 ACCOUNT_ID = re.compile(r"\A[0-9]{12}\Z")
 REGION = re.compile(r"\A[a-z]{2,}(-[a-z0-9]+)+-[0-9]+\Z")
@@ -155,6 +165,7 @@ def check_options(params: Mapping[str, Any]) -> list[re.Pattern[str]]:
     # An empty endpoint must not quietly mean "the real AWS endpoints".
     if endpoint is not None and not re.match(r"^https?://[^/\s]+", endpoint):
         problems.append(f"endpoint_url must be an http(s) URL, got {endpoint!r}")
+    problems.extend(tag_option_problems(params))
     for option in ("workers", "max_attempts", "connect_timeout", "read_timeout"):
         if params[option] <= 0:
             problems.append(f"{option} must be greater than 0, got {params[option]}")
@@ -162,6 +173,22 @@ def check_options(params: Mapping[str, Any]) -> list[re.Pattern[str]]:
     if problems or not patterns:
         raise ShareError("; ".join(problems))
     return patterns
+
+
+def tag_option_problems(params: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the tag policy options."""
+    problems = []
+    for key, value in (params.get("extra_tags") or {}).items():
+        if key.startswith(RESERVED_TAG_PREFIX) or is_record_key(key):
+            problems.append(f"extra_tags: the key {key!r} is reserved")
+        elif not key or len(key) > MAX_TAG_KEY_LENGTH:
+            problems.append(f"extra_tags: the key {key!r} must have 1 to 128 characters")
+        elif len(str(value)) > MAX_TAG_VALUE_LENGTH:
+            problems.append(f"extra_tags: the value of {key!r} is longer than 256 characters")
+    uses_policy = tag_policy(params) != DEFAULT_POLICY
+    if uses_policy and not params["copy_tags"] and params.get("state", "present") == "present":
+        problems.append("tag_include, tag_exclude, extra_tags and prune_tags need copy_tags=true")
+    return problems
 
 
 def connection_from(params: Mapping[str, Any]) -> Connection:
@@ -268,7 +295,25 @@ def read_plan(
     ]
     managed_key = read_managed_key_images(source, encrypted) if encrypted else set()
     target_tags = read_target_tags(target, source_id) if target else None
-    return build_plan(images, shared, target_tags, target_account_id, managed_key)
+    policy = tag_policy(params)
+    return build_plan(
+        images,
+        shared,
+        target_tags,
+        target_account_id,
+        managed_key,
+        partial(plan_image_tags, policy) if policy != DEFAULT_POLICY else copy_source_tags,
+    )
+
+
+def tag_policy(params: Mapping[str, Any]) -> TagPolicy:
+    """The tag options of the module as a `TagPolicy`."""
+    return TagPolicy(
+        include=tuple(params.get("tag_include") or ("*",)),
+        exclude=tuple(params.get("tag_exclude") or ()),
+        extra=dict(params.get("extra_tags") or {}),
+        prune=bool(params.get("prune_tags")),
+    )
 
 
 def image_entry(image_plan: ImagePlan, done: list[str], error: AwsError | None) -> dict[str, Any]:
@@ -303,6 +348,7 @@ def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[s
     images = []
     shared = []
     tagged = {}
+    untagged = {}
     diffs = []
     for image_plan in plan.images:
         image_id = image_plan.image.image_id
@@ -311,6 +357,8 @@ def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[s
             shared.append(image_id)
         if TAG in done:
             tagged[image_id] = image_plan.tags_to_write
+        if UNTAG in done:
+            untagged[image_id] = list(image_plan.tags_to_delete)
         if diff and done:
             diffs.append(image_diff(image_plan, done, plan.copy_tags))
         applied = [] if check_mode else done
@@ -321,9 +369,10 @@ def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[s
 
     names = {p.image.image_id: p.image.name for p in plan.images}
     result: dict[str, Any] = {
-        "changed": bool(shared or tagged),
+        "changed": bool(shared or tagged or untagged),
         "shared": shared,
         "tagged": tagged,
+        "untagged": untagged,
         # Not `skipped`: Ansible reads a truthy `skipped` in a result as "the task was skipped".
         "skipped_images": [
             {"image_id": i["image_id"], "name": i["name"], "state": i["state"], "reason": reason}

@@ -92,6 +92,37 @@ options:
       - Required when O(copy_tags=true). The module refuses to act when the role is not in
         O(target_account_id).
     type: str
+  tag_include:
+    description:
+      - Shell-style patterns (C(fnmatch), case-sensitive) of the source tag keys to copy. A key
+        is copied when it matches one of them and none of O(tag_exclude).
+    type: list
+    elements: str
+    default: ['*']
+  tag_exclude:
+    description:
+      - Shell-style patterns of source tag keys never to copy.
+    type: list
+    elements: str
+    default: []
+  extra_tags:
+    description:
+      - Tags written on every shared image in the target, over a source tag of the same key,
+        for example the name of the source account.
+      - Keys starting with C(aws:) or C(resource-sharing-aws:managed-keys) are refused.
+    type: dict
+    default: {}
+  prune_tags:
+    description:
+      - Delete from the target's view of each image the tags this module wrote earlier that
+        are no longer wanted (the source dropped the key, O(tag_exclude) now excludes it, or it
+        left O(extra_tags)). Tags the target set itself are never deleted.
+      - The module records the keys it manages in the tag C(resource-sharing-aws:managed-keys)
+        (continued in C(resource-sharing-aws:managed-keys:2) and so on when longer than one tag
+        value) on the target's view of each image; the record counts towards the 50-tag limit.
+        Only keys named in the record are ever deleted.
+    type: bool
+    default: false
   state:
     description:
       - V(present) shares the matching images with the target (and tags them there).
@@ -189,6 +220,13 @@ tagged:
   returned: always
   type: dict
   sample: {"ami-0123456789abcdef0": {"Name": "service-a-42", "commit": "3f2a9c1"}}
+untagged:
+  description:
+    - The tag keys deleted in the target with O(prune_tags), per image ID (in check mode, those
+      that would be).
+  returned: always
+  type: dict
+  sample: {"ami-0123456789abcdef0": ["build-log"]}
 skipped_images:
   description:
     - Matched images that are left alone, and why.
@@ -243,8 +281,8 @@ images:
       sample: false
     actions:
       description:
-        - The planned actions, C(share) and C(tag), in the order they are applied; C(unshare)
-          with O(state=absent).
+        - The planned actions, C(share), C(untag) and C(tag), in the order they are applied;
+          C(unshare) with O(state=absent).
       type: list
       elements: str
       sample: [share, tag]
@@ -348,6 +386,10 @@ ARGUMENT_SPEC = {
     "copy_tags": {"type": "bool", "default": True},
     "target_role_arn": {"type": "str"},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "tag_include": {"type": "list", "elements": "str", "default": ["*"]},
+    "tag_exclude": {"type": "list", "elements": "str", "default": []},
+    "extra_tags": {"type": "dict", "default": {}},
+    "prune_tags": {"type": "bool", "default": False},
 }
 
 

@@ -230,6 +230,7 @@ def test_reports_no_change_when_nothing_was_done():
         "changed": False,
         "shared": [],
         "tagged": {},
+        "untagged": {},
         "skipped_images": [],
         "images": [],
         "failures": [],

@@ -99,6 +99,7 @@ def test_every_returned_key_is_documented():
     assert set(RETURNED) == {
         "shared",
         "unshared",
+        "untagged",
         "tagged",
         "skipped_images",
         "images",
