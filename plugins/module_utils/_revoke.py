@@ -357,6 +357,9 @@ def check_revoke_options(params: Mapping[str, Any]) -> dict[str, list[re.Pattern
         problems.append("source_account_id must be a 12-digit account ID string")
     if not REGION.match(params["region"] or ""):
         problems.append(f"region {params['region']!r} is not an AWS region name")
+    endpoint = params.get("endpoint_url")
+    if endpoint is not None and not re.match(r"^https?://[^/\s]+", endpoint):
+        problems.append(f"endpoint_url must be an http(s) URL, got {endpoint!r}")
     for option in ("workers", "max_attempts", "connect_timeout", "read_timeout"):
         if params[option] <= 0:
             problems.append(f"{option} must be greater than 0, got {params[option]}")
