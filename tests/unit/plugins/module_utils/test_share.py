@@ -310,14 +310,20 @@ def test_never_shares_with_anything_but_a_twelve_digit_account(target):
 
 
 def test_no_code_path_can_make_an_image_public():
-    # The only launch permission the collection builds is a UserId; "Group" (all) and
-    # organization ARNs never appear in a request it sends.
+    # The only launch permission the collection adds is a UserId; "Group" (all) and
+    # organization ARNs never appear in a request that adds. Revocation (_revoke.py) must
+    # name them to take them away, and never adds anything.
     utils = Path(_share_module.__file__).parent
+    revoke = utils / "_revoke.py"
     sources = [*utils.glob("*.py"), utils.parent / "modules" / "ami_share.py"]
     for source in sources:
+        if source == revoke:
+            continue
         text = source.read_text()
         assert '"Group"' not in text and "'Group'" not in text, source
         assert "OrganizationArn" not in text, source
+    assert '"Add"' not in revoke.read_text()
+    assert "create_tags" not in revoke.read_text()
 
 
 def test_warns_for_available_images_left_unshared_but_not_for_pending_ones():
