@@ -27,6 +27,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._images impor
     read_shared_image_ids,
 )
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_source_images
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import RegexTooSlow
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import name_matches
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import REGION
@@ -333,6 +334,8 @@ def share_errors(what: str, calls: CallLog) -> Iterator[None]:
         raise ShareError(f"{what}: {explain(error)}", calls.as_dict(), error) from error
     except ShareError as error:
         raise ShareError(str(error), calls.as_dict(), error.error) from error
+    except RegexTooSlow as error:
+        raise ShareError(str(error), calls.as_dict()) from error
 
 
 def check_revoke_options(params: Mapping[str, Any]) -> dict[str, list[re.Pattern[str]]]:
@@ -389,7 +392,10 @@ def revoke(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str,
         )
 
     known = set(params["known_accounts"]) - {source_id}
-    plan = plan_revocations(images, permissions, declared, known, params["revoke_undeclared"])
+    try:
+        plan = plan_revocations(images, permissions, declared, known, params["revoke_undeclared"])
+    except RegexTooSlow as error:
+        raise ShareError(str(error), calls.as_dict()) from error
     if not check_mode:
         errors.update(apply_revocations(plan, source, params["workers"]))
 
