@@ -340,6 +340,13 @@ def test_copy_of_a_shared_image_belongs_to_the_caller(
     source: Account, target: Account, new_image: str
 ) -> None:
     share(source, new_image, {"UserId": TARGET_UID})
+    (image,) = source.ec2.describe_images(ImageIds=[new_image])["Images"]
+    # Copying needs createVolumePermission on the snapshot too (test_snapshots.py).
+    source.ec2.modify_snapshot_attribute(
+        SnapshotId=image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"],
+        Attribute="createVolumePermission",
+        CreateVolumePermission={"Add": [{"UserId": TARGET_UID}]},
+    )
 
     copy_id = target.ec2.copy_image(
         SourceImageId=new_image, SourceRegion="us-east-1", Name="copy-of-shared"

@@ -161,10 +161,12 @@ def serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
     from tools.local_aws import sharing
+    from tools.local_aws import snapshots
     from tools.local_aws.seed import SeedError
     from tools.local_aws.seed import load_seed
 
     sharing.install()
+    snapshots.install()  # After sharing: it wraps sharing's CopyImage and RunInstances.
     if args.seed is not None:
         try:
             load_seed(args.seed)

@@ -100,11 +100,11 @@ def _launchable_by(image: Ami, account_id: str) -> bool:
     return image.is_public or _has_explicit_permission(image, account_id)
 
 
-def _as_seen_by(image: Ami, viewer: Any) -> Ami:
-    """Return the image as another account sees it: same image, the viewer's tags.
+def _as_seen_by(image: Any, viewer: Any) -> Any:
+    """Return an image or snapshot as another account sees it: same object, the viewer's tags.
 
-    A shallow copy shares the launch permissions and snapshot with the owner's
-    image; only ``ec2_backend``, which moto reads the tags from, is the viewer's.
+    A shallow copy shares the permissions (and an image's snapshot) with the owner's
+    object; only ``ec2_backend``, which moto reads the tags from, is the viewer's.
     """
     view = copy.copy(image)
     view.ec2_backend = viewer
@@ -365,6 +365,12 @@ def describe_images_response(self: AmisResponse) -> ActionResult:
             "InvalidParameterCombination",
             "The parameter imageIdsSet cannot be used with the parameter maxResults",
         )
+    images = answer.result["Images"]  # type: ignore[index]
+    return ActionResult(paged("Images", images, max_results, next_token))
+
+
+def paged(key: str, items: list[Any], max_results: Any, next_token: str | None) -> dict[str, Any]:
+    """One page of `items` under `key`, with the NextToken of the next page when there is one."""
     page_size = MAX_PAGE_SIZE if max_results is None else int(max_results)
     if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
         raise EC2ClientError(
@@ -374,11 +380,10 @@ def describe_images_response(self: AmisResponse) -> ActionResult:
         )
     offset = 0 if next_token is None else _decode_page_token(next_token)
 
-    images = answer.result["Images"]  # type: ignore[index]
-    page: dict[str, Any] = {"Images": images[offset : offset + page_size]}
-    if offset + page_size < len(images):
+    page: dict[str, Any] = {key: items[offset : offset + page_size]}
+    if offset + page_size < len(items):
         page["NextToken"] = _encode_page_token(offset + page_size)
-    return ActionResult(page)
+    return page
 
 
 def install() -> None:
