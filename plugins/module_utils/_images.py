@@ -85,20 +85,11 @@ def read_target_tags(target: Account, source_account_id: str) -> dict[str, dict[
     }
 
 
-def read_managed_key_images(source: Account, images: list[SourceImage]) -> set[str]:
-    """IDs of `images` with a snapshot encrypted by the source's AWS managed EBS key.
+def read_snapshot_keys(source: Account, images: list[SourceImage]) -> dict[str, str | None]:
+    """The KMS key ARN of every encrypted snapshot of `images`, by snapshot ID.
 
-    Two calls whatever the number of images, and only when encrypted images are about to
-    be shared: DescribeKey names the account's aws/ebs key, DescribeSnapshots the keys used.
+    One DescribeSnapshots per SNAPSHOTS_PER_CALL snapshots, whatever the number of images.
     """
-    try:
-        managed = source.call("kms", "describe_key", KeyId=AWS_MANAGED_EBS_KEY)
-    except AwsError as error:
-        if error.code == "NotFoundException":
-            return set()  # The account never used aws/ebs, so nothing is encrypted with it.
-        raise
-    managed_arn = managed["KeyMetadata"]["Arn"]
-
     snapshot_ids = sorted({s for image in images for s in image.encrypted_snapshot_ids})
     keys = {}
     for start in range(0, len(snapshot_ids), SNAPSHOTS_PER_CALL):
@@ -108,6 +99,29 @@ def read_managed_key_images(source: Account, images: list[SourceImage]) -> set[s
             SnapshotIds=snapshot_ids[start : start + SNAPSHOTS_PER_CALL],
         )
         keys.update({s["SnapshotId"]: s.get("KmsKeyId") for s in answer["Snapshots"]})
+    return keys
+
+
+def read_managed_key_images(
+    source: Account,
+    images: list[SourceImage],
+    snapshot_keys: Mapping[str, str | None] | None = None,
+) -> set[str]:
+    """IDs of `images` with a snapshot encrypted by the source's AWS managed EBS key.
+
+    Two calls whatever the number of images, and only when encrypted images are about to
+    be shared: DescribeKey names the account's aws/ebs key, DescribeSnapshots the keys used
+    (unless `snapshot_keys` already holds them).
+    """
+    try:
+        managed = source.call("kms", "describe_key", KeyId=AWS_MANAGED_EBS_KEY)
+    except AwsError as error:
+        if error.code == "NotFoundException":
+            return set()  # The account never used aws/ebs, so nothing is encrypted with it.
+        raise
+    managed_arn = managed["KeyMetadata"]["Arn"]
+
+    keys = read_snapshot_keys(source, images) if snapshot_keys is None else snapshot_keys
     return {
         image.image_id
         for image in images

@@ -24,6 +24,11 @@ MAX_TAG_VALUE_LENGTH = 256
 MAX_RESOURCES_PER_CREATE_TAGS = 1000
 
 SHAREABLE_STATE = "available"
+MANAGED_KEY_REASON = (
+    "encrypted with the AWS managed key aws/ebs, which AWS does not let anyone share; to "
+    "share it, copy the image with a customer managed key (CopyImage with Encrypted=true "
+    "and KmsKeyId) and share the copy, with share_kms_keys=true for its key"
+)
 
 NO_TAGS: Mapping[str, str] = {}
 
@@ -46,6 +51,7 @@ class SourceImage(NamedTuple):
     tags: Mapping[str, str] = {}
     encrypted: bool = False
     encrypted_snapshot_ids: tuple[str, ...] = ()
+    snapshot_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_describe(cls, image: Mapping[str, Any]) -> SourceImage:
@@ -61,6 +67,7 @@ class SourceImage(NamedTuple):
             tags=tags_from_list(image.get("Tags", [])),
             encrypted=bool(encrypted),
             encrypted_snapshot_ids=tuple(v["SnapshotId"] for v in encrypted if "SnapshotId" in v),
+            snapshot_ids=tuple(v["SnapshotId"] for v in volumes if "SnapshotId" in v),
         )
 
 
@@ -198,7 +205,7 @@ def skip_reason(image: SourceImage, managed_key_image_ids: Container[str] = ()) 
     if image.state != SHAREABLE_STATE:
         return f"state is {image.state or 'unknown'}, only {SHAREABLE_STATE} images can be shared"
     if image.image_id in managed_key_image_ids:
-        return "encrypted with the AWS managed key aws/ebs, which AWS does not let anyone share"
+        return MANAGED_KEY_REASON
     return None
 
 

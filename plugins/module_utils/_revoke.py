@@ -20,6 +20,15 @@ from dataclasses import field
 from typing import Any
 from typing import NamedTuple
 
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import UNSHARE_SNAPSHOT
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import AccessOutcome
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import AccessPlan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import access_report
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import apply_access
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import plan_snapshots
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import (
+    read_permitted_snapshot_ids,
+)
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import CallLog
@@ -36,6 +45,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._share import
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import check_region_known
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import connect_source
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import explain
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import merge_access
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import (
     refuse_wrong_accounts,
 )
@@ -288,11 +298,26 @@ def unshare(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str
         refuse_wrong_accounts(source.account_id, None, params)
         images = read_source_images(source, patterns)
         shared = read_shared_image_ids(source, target) if images else set()
+        # Every matching image, not only those still shared: a run stopped between the
+        # launch permission and the snapshots leaves them to this one.
+        permitted = set()
+        if params.get("share_snapshots") and images:
+            permitted = read_permitted_snapshot_ids(source, target)
 
     plan = plan_unshare(images, shared, target)
-    errors = {} if check_mode else apply_revocations(plan, source, params["workers"])
+    access = AccessPlan(
+        target, plan_snapshots(images, permitted, remove=True), snapshot_action=UNSHARE_SNAPSHOT
+    )
+    errors = {}
+    access_outcome = AccessOutcome()
+    if not check_mode:
+        errors = apply_revocations(plan, source, params["workers"])
+        access_outcome = apply_access(access, source, params["workers"])
 
     result = revoke_report(plan, errors, check_mode, diff)
+    merge_access(result, access_report(access, access_outcome, check_mode, diff))
+    for key in ("kms_grants", "kms_keys"):
+        del result[key]
     result.update(
         unshared=[r["image_id"] for r in result.pop("revoked")],
         shared=[],

@@ -9,10 +9,22 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import AccessOutcome
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import AccessPlan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import access_report
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import apply_access
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import keys_of_images
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import plan_keys
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import plan_snapshots
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import read_granted_keys
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import (
+    read_permitted_snapshot_ids,
+)
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import CallLog
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Connection
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import account_from_arn
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import assume_role
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import caller
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import identify
@@ -25,6 +37,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._images impor
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
     read_shared_image_ids,
 )
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_snapshot_keys
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_source_images
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_target_tags
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import MAX_TAG_KEY_LENGTH
@@ -278,8 +291,12 @@ def read_plan(
     patterns: list[re.Pattern[str]],
     source: Account,
     target: Account | None,
+    snapshot_keys: dict[str, str | None] | None = None,
 ) -> Plan:
-    """List the images once per view and compute the plan; nothing is read per image."""
+    """List the images once per view and compute the plan; nothing is read per image.
+
+    The KMS keys of the snapshots it reads are added to `snapshot_keys`, when given.
+    """
     target_account_id = params["target_account_id"]
     images = read_source_images(source, patterns)
     if not images:
@@ -293,7 +310,10 @@ def read_plan(
     encrypted = [
         i for i in images if i.encrypted and i.state == "available" and i.image_id not in shared
     ]
-    managed_key = read_managed_key_images(source, encrypted) if encrypted else set()
+    keys = read_snapshot_keys(source, encrypted) if encrypted else {}
+    managed_key = read_managed_key_images(source, encrypted, keys) if encrypted else set()
+    if snapshot_keys is not None:
+        snapshot_keys.update(keys)
     target_tags = read_target_tags(target, source_id) if target else None
     policy = tag_policy(params)
     return build_plan(
@@ -304,6 +324,49 @@ def read_plan(
         managed_key,
         partial(plan_image_tags, policy) if policy != DEFAULT_POLICY else copy_source_tags,
     )
+
+
+def read_access(
+    params: Mapping[str, Any],
+    source: Account,
+    plan: Plan,
+    snapshot_keys: dict[str, str | None],
+) -> AccessPlan:
+    """The snapshot permissions and KMS grants the shared images need; no call with both off.
+
+    Without share_kms_keys, only the keys read_plan already read (those of images about
+    to be shared) are reported, so that the option costs nothing when it is off.
+    """
+    target_account_id = params["target_account_id"]
+    kept = [p.image for p in plan.images if p.skip_reason is None]
+    source_id = source.account_id or (kept[0].owner_id if kept else "")
+    snapshots = {}
+    if params.get("share_snapshots") and kept:
+        permitted = read_permitted_snapshot_ids(source, target_account_id)
+        snapshots = plan_snapshots(kept, permitted)
+
+    encrypted = [i for i in kept if i.encrypted]
+    unread = [i for i in encrypted if any(s not in snapshot_keys for s in i.encrypted_snapshot_ids)]
+    if params.get("share_kms_keys") and unread:
+        snapshot_keys.update(read_snapshot_keys(source, unread))
+    key_users = keys_of_images(encrypted, snapshot_keys)
+    granted = set()
+    if params.get("share_kms_keys"):
+        own_keys = [k for k in key_users if account_from_arn(k) in ("", source_id)]
+        granted = read_granted_keys(source, own_keys, target_account_id)
+    keys = plan_keys(key_users, source_id, granted, bool(params.get("share_kms_keys")))
+    return AccessPlan(target_account_id, snapshots, keys)
+
+
+def merge_access(result: dict[str, Any], access: Mapping[str, Any]) -> None:
+    """Add the snapshot and key results of a share to its image results."""
+    result["changed"] = result["changed"] or access["changed"]
+    result["failures"].extend(access["failures"])
+    result["plan"].extend(access["plan"])
+    if "diff" in result:
+        result["diff"].extend(access["diff"])
+    for key, value in access.items():
+        result.setdefault(key, value)
 
 
 def tag_policy(params: Mapping[str, Any]) -> TagPolicy:
@@ -426,9 +489,11 @@ def reconcile(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[s
     patterns = check_options(params)
     check_region_known(params["region"])
     calls = CallLog()
+    snapshot_keys: dict[str, str | None] = {}
     try:
         source, target = connect(params, calls)
-        plan = read_plan(params, patterns, source, target)
+        plan = read_plan(params, patterns, source, target, snapshot_keys)
+        access = read_access(params, source, plan, snapshot_keys)
     except AwsError as error:
         raise ShareError(
             f"cannot share images with {params['target_account_id']} in {params['region']}: "
@@ -442,9 +507,17 @@ def reconcile(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[s
         raise ShareError(str(error), calls.as_dict()) from error
 
     outcome = Outcome()
+    access_outcome = AccessOutcome()
     if not check_mode:
         outcome = apply_plan(plan, source, target, params["workers"])
+        not_shared = [
+            p.image.image_id
+            for p in plan.images
+            if p.share and SHARE not in outcome.done.get(p.image.image_id, [])
+        ]
+        access_outcome = apply_access(access, source, params["workers"], not_shared)
 
     result = report(plan, outcome, check_mode, diff)
+    merge_access(result, access_report(access, access_outcome, check_mode, diff))
     result["calls"] = calls.as_dict()
     return result

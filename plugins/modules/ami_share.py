@@ -47,7 +47,9 @@ attributes:
     description: Makes no change and returns the same plan, RV(shared) and RV(tagged).
   diff_mode:
     support: full
-    description: Returns one diff per changed image with the target's launch permission and tags.
+    description:
+      - Returns one diff per changed image with the target's launch permission and tags, one per
+        image whose snapshots' C(createVolumePermission) changes, and one per KMS key granted.
 options:
   name_regex:
     description:
@@ -123,6 +125,36 @@ options:
         Only keys named in the record are ever deleted.
     type: bool
     default: false
+  share_snapshots:
+    description:
+      - Also give O(target_account_id) C(createVolumePermission) on every EBS snapshot of each
+        shared image, which it needs to copy the image or create volumes from its snapshots
+        (launching needs no snapshot permission).
+      - Costs one paged C(DescribeSnapshots) listing per share on every run, and one
+        C(ModifySnapshotAttribute) per snapshot that lacks the permission.
+      - With O(state=absent), the permission is removed from the snapshots of the matching
+        images.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  share_kms_keys:
+    description:
+      - For images encrypted with a customer managed KMS key of the source account, give
+        O(target_account_id) a KMS grant on the key, named C(resource-sharing-aws-<target>),
+        for the principal C(arn:aws:iam::<target>:root) with the operations C(CreateGrant),
+        C(Decrypt), C(DescribeKey), C(GenerateDataKeyWithoutPlaintext), C(ReEncryptFrom) and
+        C(ReEncryptTo), which the target needs to launch or copy the image.
+      - A grant the target already has with those operations, under any name, is kept, so
+        reruns create nothing. Costs C(DescribeSnapshots) (one per 200 encrypted snapshots)
+        and one paged C(ListGrants) per key on every run, and one C(CreateGrant) per key
+        without the grant.
+      - Without it, the keys of images shared in this run are listed in RV(kms_keys) and
+        warned about. A key owned by another account is reported, never granted.
+      - Grants are never retired, also not with O(state=absent), since one grant covers
+        every image on the key.
+    type: bool
+    default: false
+    version_added: 0.2.0
   state:
     description:
       - V(present) shares the matching images with the target (and tags them there).
@@ -136,20 +168,22 @@ options:
 notes:
   - "IAM actions used: in the source, C(ec2:DescribeImages) and C(ec2:ModifyImageAttribute),
     and, only when an encrypted image is about to be shared, C(ec2:DescribeSnapshots) and
-    C(kms:DescribeKey) on the C(alias/aws/ebs) key; in the target, C(ec2:DescribeImages) and
-    C(ec2:CreateTags) on C(arn:aws:ec2:*::image/*); for the calling identity, C(sts:AssumeRole)
-    on O(source_role_arn) and O(target_role_arn), and C(sts:GetCallerIdentity) when
-    O(source_account_id) is set without O(source_role_arn)."
+    C(kms:DescribeKey) on the C(alias/aws/ebs) key; with O(share_snapshots),
+    C(ec2:DescribeSnapshots) and C(ec2:ModifySnapshotAttribute); with O(share_kms_keys),
+    C(ec2:DescribeSnapshots), C(kms:ListGrants) and C(kms:CreateGrant) on the keys; in the
+    target, C(ec2:DescribeImages) and C(ec2:CreateTags) on C(arn:aws:ec2:*::image/*); for the
+    calling identity, C(sts:AssumeRole) on O(source_role_arn) and O(target_role_arn), and
+    C(sts:GetCallerIdentity) when O(source_account_id) is set without O(source_role_arn)."
   - AWS is eventually consistent. A freshly created image can be missing from the listing for a
     moment and is then shared by the next run; a freshly shared image can be invisible to the
     target for a moment, in which case its tagging fails for that image alone and the next run
     writes the tags.
   - AWS does not let anyone share an image whose snapshots are encrypted with the AWS managed key
-    C(aws/ebs); such images are skipped with that reason. With a customer managed key, the target
-    also needs the right to use the key before it can launch the image; the module does not grant
-    it.
+    C(aws/ebs); such images are skipped with that reason and the fix (copy the image with a
+    customer managed key and share the copy). With a customer managed key, the target also
+    needs the right to use the key before it can launch the image; see O(share_kms_keys).
   - Launching a shared image needs no snapshot permission; copying it or creating volumes from
-    its snapshots does, and this module does not grant it.
+    its snapshots does; see O(share_snapshots).
   - Tags written in the target are seen by the target only; the source's own tags are not
     changed.
 seealso:
@@ -282,7 +316,7 @@ images:
     actions:
       description:
         - The planned actions, C(share), C(untag) and C(tag), in the order they are applied;
-          C(unshare) with O(state=absent).
+          C(unshare) with O(state=absent). Snapshot permissions and KMS grants are in RV(plan).
       type: list
       elements: str
       sample: [share, tag]
@@ -313,7 +347,10 @@ images:
       returned: when the image failed
       sample: {"operation": "ModifyImageAttribute", "code": "AuthFailure", "message": "denied"}
 failures:
-  description: One entry per image that failed; the task fails when this is not empty.
+  description:
+    - One entry per image that failed; the task fails when this is not empty.
+    - A failed snapshot permission or KMS grant is an entry whose C(image_id) is the snapshot
+      ID or the key ARN.
   returned: always
   type: list
   elements: dict
@@ -342,6 +379,8 @@ plan:
   description:
     - The actions computed for this run, shares first, whether applied or not.
     - With O(state=absent), one C(unshare) action per image, with C(principal) and C(reason).
+    - Then one C(share_snapshot) (C(unshare_snapshot) with O(state=absent)) per snapshot, and one
+      C(grant_key) per KMS key.
   returned: always
   type: list
   elements: dict
@@ -356,6 +395,48 @@ error:
   returned: when the share failed on an AWS call before any image was handled
   type: dict
   sample: {"operation": "AssumeRole", "code": "AccessDenied", "message": "not authorized"}
+snapshots_shared:
+  description:
+    - With O(share_snapshots), the snapshots given C(createVolumePermission) for the target, per
+      image ID (in check mode, those that would be).
+  returned: when O(state=present)
+  type: dict
+  sample: {"ami-0123456789abcdef0": ["snap-0123456789abcdef0"]}
+snapshots_unshared:
+  description:
+    - With O(state=absent) and O(share_snapshots), the snapshots whose C(createVolumePermission)
+      for the target was removed, per image ID (in check mode, would be).
+  returned: when O(state=absent)
+  type: dict
+  sample: {"ami-0123456789abcdef0": ["snap-0123456789abcdef0"]}
+kms_grants:
+  description:
+    - With O(share_kms_keys), the KMS grants created for the target (in check mode, those that
+      would be), with C(key_arn), C(GranteePrincipal), C(Operations), C(Name) and the
+      C(image_ids) on the key.
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  sample:
+    - key_arn: arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab
+      GranteePrincipal: arn:aws:iam::222222222222:root
+      Operations: [CreateGrant, Decrypt, DescribeKey, GenerateDataKeyWithoutPlaintext,
+                   ReEncryptFrom, ReEncryptTo]
+      Name: resource-sharing-aws-222222222222
+      image_ids: [ami-0123456789abcdef0]
+kms_keys:
+  description:
+    - The customer managed keys of the encrypted images that are shared, each with C(key_arn),
+      C(image_ids) and C(status) (C(granted), C(grant), or why the target is not given the key).
+    - With O(share_kms_keys) every shared encrypted image's key is listed; without it, only
+      the keys of the images shared in this run, each with a warning.
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  sample:
+    - key_arn: arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab
+      image_ids: [ami-0123456789abcdef0]
+      status: "not granted: share_kms_keys is off"
 calls:
   description: AWS API calls made, per C(service:Operation), retries not counted.
   returned: always
@@ -365,6 +446,7 @@ calls:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.basic import missing_required_lib  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import key_warnings  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import BOTO3_IMPORT_ERROR  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import HAS_BOTO3  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._options import CONNECTION_SPEC  # noqa: E402
@@ -390,6 +472,8 @@ ARGUMENT_SPEC = {
     "tag_exclude": {"type": "list", "elements": "str", "default": []},
     "extra_tags": {"type": "dict", "default": {}},
     "prune_tags": {"type": "bool", "default": False},
+    "share_snapshots": {"type": "bool", "default": False},
+    "share_kms_keys": {"type": "bool", "default": False},
 }
 
 
@@ -414,6 +498,8 @@ def main():
     for warning in unwritten_tag_warnings(result, module.params["target_account_id"]):
         module.warn(warning)
     for warning in skip_warnings(result):
+        module.warn(warning)
+    for warning in key_warnings(result, module.params["target_account_id"]):
         module.warn(warning)
     if result["failures"]:
         module.fail_json(msg=failure_summary(result), **result)

@@ -148,9 +148,12 @@ def test_shares_with_the_target_account_only_and_never_publicly(applied):
 def test_skips_the_image_encrypted_with_the_aws_managed_key_with_the_reason(applied):
     (managed,) = [s for s in applied.first["skipped_images"] if s["name"] == "app-web-managed-key"]
 
-    assert managed["reason"] == (
-        "encrypted with the AWS managed key aws/ebs, which AWS does not let anyone share"
+    assert managed["reason"].startswith(
+        "encrypted with the AWS managed key aws/ebs, which AWS does not let anyone share; "
     )
+    # The fix: re-encrypt a copy with a customer managed key and share that.
+    assert "CopyImage with Encrypted=true and KmsKeyId" in managed["reason"]
+    assert "share the copy" in managed["reason"]
 
 
 def test_second_run_changes_nothing_and_makes_list_calls_only(applied):

@@ -107,6 +107,10 @@ def test_every_returned_key_is_documented():
         "plan",
         "error",
         "calls",
+        "snapshots_shared",
+        "snapshots_unshared",
+        "kms_grants",
+        "kms_keys",
     }
 
 
