@@ -89,8 +89,8 @@ def test_owner_lists_the_snapshots_restorable_by_one_account_in_pages(
     source: Account, new_image: str
 ) -> None:
     permitted = []
-    for _ in range(7):
-        image_id = source.ec2.register_image(Name=f"{new_image}-page-{len(permitted)}")["ImageId"]
+    for number in range(7):
+        image_id = source.ec2.register_image(Name=f"{new_image}-page-{number}")["ImageId"]
         permitted.append(root_snapshot(source, image_id))
         permit(source, permitted[-1], "Add", "444444444444")
 
