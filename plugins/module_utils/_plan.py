@@ -210,13 +210,17 @@ def skip_reason(image: SourceImage, managed_key_image_ids: Container[str] = ()) 
 
 
 def plan_tags(
-    source_tags: Mapping[str, str], target_tags: Mapping[str, str], reserved: int = 0
+    source_tags: Mapping[str, str],
+    target_tags: Mapping[str, str],
+    reserved: int = 0,
+    first: Container[str] = (),
 ) -> tuple[dict[str, str], tuple[TagOmission, ...]]:
     """Source tags to write in the target, and those that cannot be written within AWS limits.
 
     Reserved `aws:` keys cannot be written by anyone and are left out without a report.
     Keys the target set itself are kept and count towards the limit of tags per resource,
-    as do `reserved` more tags the caller will write (the record of managed keys).
+    as do `reserved` more tags the caller will write (the record of managed keys). When
+    there is no room for every new key, the keys in `first` (the extra tags) get it first.
     """
     # Deleting what the source dropped needs a record of what was copied (the target's own
     # tags must be kept): that is _tags.py's, with prune_tags.
@@ -236,7 +240,7 @@ def plan_tags(
     # Updating a key the target already has never adds to its count; new keys fill the room left.
     updates = {key: value for key, value in wanted.items() if key in target_tags}
     room = max(MAX_TAGS_PER_RESOURCE - len(target_tags) - reserved, 0)
-    new_keys = [key for key in wanted if key not in target_tags]
+    new_keys = sorted((k for k in wanted if k not in target_tags), key=lambda k: k not in first)
     for key in new_keys[room:]:
         omitted.append(TagOmission(key, f"over the limit of {MAX_TAGS_PER_RESOURCE} tags"))
     additions = {key: wanted[key] for key in new_keys[:room]}

@@ -196,6 +196,11 @@ def tag_option_problems(params: Mapping[str, Any]) -> list[str]:
             problems.append(f"extra_tags: the key {key!r} is reserved")
         elif not key or len(key) > MAX_TAG_KEY_LENGTH:
             problems.append(f"extra_tags: the key {key!r} must have 1 to 128 characters")
+        elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            problems.append(
+                f"extra_tags: the value of {key!r} must be text, got {type(value).__name__}: "
+                "quote it in YAML (a tag value is a string)"
+            )
         elif len(str(value)) > MAX_TAG_VALUE_LENGTH:
             problems.append(f"extra_tags: the value of {key!r} is longer than 256 characters")
     uses_policy = tag_policy(params) != DEFAULT_POLICY
@@ -371,10 +376,12 @@ def merge_access(result: dict[str, Any], access: Mapping[str, Any]) -> None:
 
 def tag_policy(params: Mapping[str, Any]) -> TagPolicy:
     """The tag options of the module as a `TagPolicy`."""
+    include = params.get("tag_include")
     return TagPolicy(
-        include=tuple(params.get("tag_include") or ("*",)),
+        include=("*",) if include is None else tuple(include),
         exclude=tuple(params.get("tag_exclude") or ()),
-        extra=dict(params.get("extra_tags") or {}),
+        # A number is written as its text; other non-text values are refused beforehand.
+        extra={k: str(v) for k, v in (params.get("extra_tags") or {}).items()},
         prune=bool(params.get("prune_tags")),
     )
 

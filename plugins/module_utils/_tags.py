@@ -42,7 +42,8 @@ class TagPolicy:
 
     def wanted(self, source_tags: Mapping[str, str]) -> Mapping[str, str]:
         """The tags the target should hold for an image with these source tags."""
-        if self.include == ("*",) and not self.exclude and not self.extra:
+        default = self.include == ("*",) and not self.exclude and not self.extra
+        if default and not any(is_record_key(k) for k in source_tags):
             return source_tags  # The default: no copy per image.
         selected = {k: v for k, v in source_tags.items() if self.selects(k)}
         return {**selected, **self.extra}
@@ -99,14 +100,14 @@ def plan_image_tags(
     """
     wanted = policy.wanted(source_tags)
     if not policy.prune:
-        to_write, omitted = plan_tags(wanted, target_tags)
+        to_write, omitted = plan_tags(wanted, target_tags, first=policy.extra)
         return to_write, [], omitted
 
     previously = decode_record(target_tags)
     stale = sorted(k for k in previously - set(wanted) if k in target_tags)
     kept = {k: v for k, v in target_tags.items() if k not in stale and not is_record_key(k)}
     reserved = len(encode_record(wanted))
-    to_write, omitted = plan_tags(wanted, kept, reserved)
+    to_write, omitted = plan_tags(wanted, kept, reserved, first=policy.extra)
 
     dropped = {o.key for o in omitted}
     record = encode_record(k for k in wanted if k not in dropped and not k.startswith("aws:"))

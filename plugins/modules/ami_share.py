@@ -97,7 +97,8 @@ options:
   tag_include:
     description:
       - Shell-style patterns (C(fnmatch), case-sensitive) of the source tag keys to copy. A key
-        is copied when it matches one of them and none of O(tag_exclude).
+        is copied when it matches one of them and none of O(tag_exclude). An empty list copies
+        no source tag. The product's record keys are never copied.
     type: list
     elements: str
     default: ['*']
@@ -110,8 +111,10 @@ options:
   extra_tags:
     description:
       - Tags written on every shared image in the target, over a source tag of the same key,
-        for example the name of the source account.
-      - Keys starting with C(aws:) or C(resource-sharing-aws:managed-keys) are refused.
+        for example the name of the source account. When the 50-tag limit leaves no room for
+        every tag, these are written first.
+      - Keys starting with C(aws:) or C(resource-sharing-aws:managed-keys) are refused. A number
+        is written as its text; other values that are not text are refused.
     type: dict
     default: {}
   prune_tags:

@@ -73,3 +73,44 @@ def test_policy_copies_selected_tags_adds_extra_ones_and_prunes_only_what_it_wro
     third = run_module(aws, PLAYBOOK, args, tmp_path)
     assert third["changed"] is False
     assert not MUTATING & set(aws.calls())
+
+
+def test_a_source_tag_named_like_the_record_never_reaches_the_target_nor_prunes_its_own_tags(
+    local_aws_factory, tmp_path
+):
+    aws = local_aws_factory(SEED)
+    args = {
+        "region": "us-east-1",
+        "name_regex": "^app-web-1$",
+        "source_account_id": SOURCE,
+        "target_account_id": TARGET,
+        "source_role_arn": role(SOURCE),
+        "target_role_arn": role(TARGET),
+        "endpoint_url": aws.url,
+        "extra_tags": {"cost-center": 1234},
+    }
+    source = aws.ec2(SOURCE, "us-east-1")
+    target = aws.ec2(TARGET, "us-east-1")
+    image_id = source.describe_images(
+        Owners=["self"], Filters=[{"Name": "name", "Values": ["app-web-1"]}]
+    )["Images"][0]["ImageId"]
+    source.create_tags(
+        Resources=[image_id],
+        Tags=[{"Key": RECORD, "Value": "mine,app"}, {"Key": f"{RECORD}:2", "Value": "zzz"}],
+    )
+
+    run_module(aws, PLAYBOOK, args, tmp_path)
+    target.create_tags(Resources=[image_id], Tags=[{"Key": "mine", "Value": "x"}])
+    pruned = run_module(aws, PLAYBOOK, {**args, "prune_tags": True}, tmp_path)
+    aws.reset_calls()
+    again = run_module(aws, PLAYBOOK, {**args, "prune_tags": True}, tmp_path)
+
+    assert pruned["failures"] == []
+    tags = target.describe_images(ImageIds=[image_id])["Images"][0]["Tags"]
+    tags = {t["Key"]: t["Value"] for t in tags}
+    assert tags["mine"] == "x"
+    assert tags["cost-center"] == "1234"
+    assert f"{RECORD}:2" not in tags
+    assert "mine" not in tags[RECORD].split(",")
+    assert again["changed"] is False
+    assert not MUTATING & set(aws.calls())

@@ -340,3 +340,17 @@ def test_warns_for_available_images_left_unshared_but_not_for_pending_ones():
     }
 
     assert skip_warnings(result) == ["ami-2 (web-2): skipped: encrypted"]
+
+
+@pytest.mark.parametrize("value", [None, True, ["a"], {"a": "b"}])
+def test_refuses_an_extra_tag_value_that_is_not_text_before_any_call(value):
+    message = refusal(copy_tags=True, extra_tags={"cost-center": value})
+
+    assert "extra_tags: the value of 'cost-center' must be text" in message
+    assert "quote it" in message
+
+
+def test_writes_a_number_in_extra_tags_as_its_text():
+    assert _share_module.tag_policy(options(extra_tags={"cost-center": 1234})).extra == {
+        "cost-center": "1234"
+    }

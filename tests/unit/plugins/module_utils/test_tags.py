@@ -73,3 +73,27 @@ def test_the_record_counts_towards_the_limit_of_fifty_tags():
 
     assert to_write == {"a": "1", RECORD_KEY: "a"}
     assert [o.key for o in omitted] == ["b"]
+
+
+def test_a_source_tag_named_like_the_record_is_never_copied():
+    source = {"app": "web", RECORD_KEY: "mine", f"{RECORD_KEY}:2": "zzz"}
+
+    assert TagPolicy().wanted(source) == {"app": "web"}
+    assert plan_image_tags(TagPolicy(), source, {})[0] == {"app": "web"}
+
+
+def test_an_empty_include_list_copies_no_source_tag_but_writes_the_extra_tags():
+    policy = TagPolicy(include=(), extra={"shared-from": "builder"})
+
+    assert policy.wanted({"app": "web"}) == {"shared-from": "builder"}
+
+
+def test_extra_tags_get_the_room_first_when_not_every_tag_fits():
+    source = {f"k{i:02d}": "v" for i in range(50)}
+    policy = TagPolicy(extra={"shared-from": "builder"})
+
+    to_write, _, omitted = plan_image_tags(policy, source, {})
+
+    assert to_write["shared-from"] == "builder"
+    assert len(to_write) == 50
+    assert [o.key for o in omitted] == ["k49"]
