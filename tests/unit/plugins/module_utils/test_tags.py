@@ -92,8 +92,9 @@ def test_extra_tags_get_the_room_first_when_not_every_tag_fits():
     source = {f"k{i:02d}": "v" for i in range(50)}
     policy = TagPolicy(extra={"shared-from": "builder"})
 
-    to_write, _, omitted = plan_image_tags(policy, source, {})
+    to_write, to_delete, omitted = plan_image_tags(policy, source, {})
 
     assert to_write["shared-from"] == "builder"
     assert len(to_write) == 50
     assert [o.key for o in omitted] == ["k49"]
+    assert to_delete == []
