@@ -18,6 +18,7 @@ from typing import Any
 
 try:
     import boto3
+    import botocore.session
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError
@@ -205,7 +206,11 @@ class Account:
             for page in client.get_paginator(method).paginate(**params):
                 if key not in page:
                     raise not_aws(operation, key)
-                yield from page[key]
+                items = page[key]
+                yield from items
+                # botocore's page iterator holds this page while it fetches and parses the
+                # next one; emptied, only one page of items (1,000 images) is alive at a time.
+                items.clear()
         except (BotoCoreError, ClientError) as exc:
             raise translate_error(exc, operation) from exc
         except (KeyError, ResponseParserError) as exc:
@@ -225,9 +230,36 @@ def not_aws(operation: str, missing: str) -> AwsError:
     )
 
 
+# botocore's data loader, shared by every session of the process. A loader keeps what it
+# read (endpoints, service models); each session with a loader of its own read them again, at
+# about 25 MB for the endpoints and the EC2 model, which the region check and the caller's
+# session both need.
+_loader_lock = threading.Lock()
+_loader: Any = None
+
+
+def new_session(**options: Any) -> Any:
+    """A boto3 session with `options` whose botocore data is read once per process.
+
+    Only the loader is shared: credentials and profile stay each session's own.
+    """
+    global _loader
+    core = botocore.session.get_session()
+    with _loader_lock:
+        if _loader is None:
+            _loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _loader)
+    session = boto3.Session(botocore_session=core, **options)
+    # A session's own loader reads the profile as it is made; with the shared one, read it
+    # here, so that an unknown profile still fails when the session is opened.
+    core.get_scoped_config()
+    return session
+
+
 def known_regions(service: str = "ec2") -> set[str]:
     """Every region botocore knows an endpoint of `service` in, over all partitions."""
-    session = boto3.Session()
+    session = new_session()
     return {
         region
         for partition in session.get_available_partitions()
@@ -244,7 +276,7 @@ def account_from_arn(arn: str) -> str:
 def caller(connection: Connection, calls: CallLog) -> Account:
     """The calling identity, from the connection options or the usual boto3 chain."""
     try:
-        session = boto3.Session(
+        session = new_session(
             aws_access_key_id=connection.access_key,
             aws_secret_access_key=connection.secret_key,
             aws_session_token=connection.session_token,

@@ -136,6 +136,30 @@ def test_paginate_yields_items_of_every_page():
     assert [image["ImageId"] for image in images] == ["ami-1", "ami-2"]
 
 
+def test_paginate_lets_go_of_each_page_before_it_fetches_the_next():
+    account, stubber = stubbed("ec2")
+    first_page = {"Images": [{"ImageId": "ami-1"}], "NextToken": "t"}
+    stubber.add_response("describe_images", first_page)
+    stubber.add_response("describe_images", {"Images": [{"ImageId": "ami-2"}]})
+    pages = account.paginate("ec2", "describe_images", "Images", Owners=["self"])
+
+    assert next(pages)["ImageId"] == "ami-1"
+    assert next(pages)["ImageId"] == "ami-2"
+
+    # botocore's page iterator still holds the first page; its images are gone.
+    assert first_page["Images"] == []
+
+
+def test_sessions_share_botocore_data_but_not_credentials():
+    one = caller(Connection("us-east-1", access_key="key-one", secret_key="s1"), CallLog())
+    two = caller(Connection("us-east-1", access_key="key-two", secret_key="s2"), CallLog())
+
+    loader = one.session._session.get_component("data_loader")
+    assert two.session._session.get_component("data_loader") is loader
+    assert one.session.get_credentials().access_key == "key-one"
+    assert two.session.get_credentials().access_key == "key-two"
+
+
 def test_an_unreachable_endpoint_fails_fast_with_a_readable_error():
     connection = Connection(
         "us-east-1", endpoint_url=f"http://127.0.0.1:{closed_port()}", **FAKE_KEYS
