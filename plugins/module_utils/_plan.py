@@ -23,6 +23,11 @@ MAX_TAG_KEY_LENGTH = 128
 MAX_TAG_VALUE_LENGTH = 256
 MAX_RESOURCES_PER_CREATE_TAGS = 1000
 
+# Above this many matched images, a share's result lists only the images that need a person
+# and its diff is one summary: each returned entry costs the module process several times its
+# JSON size when Ansible sanitises and encodes the result (docs/benchmarks.md, Memory).
+DETAIL_LIMIT = 1000
+
 SHAREABLE_STATE = "available"
 MANAGED_KEY_REASON = (
     "encrypted with the AWS managed key aws/ebs, which AWS does not let anyone share; to "
@@ -328,4 +333,21 @@ def image_diff(plan: ImagePlan, done: Iterable[str], copy_tags: bool) -> dict[st
             if UNTAG not in done or k not in plan.tags_to_delete
         }
         after["tags"] = {**kept, **(plan.tags_to_write if TAG in done else {})}
+    return {"before_header": header, "after_header": header, "before": before, "after": after}
+
+
+def summary_diff(
+    plan: Plan, shared: list[str], tagged: Iterable[str], untagged: Iterable[str]
+) -> dict[str, Any]:
+    """One diff for a share too large to show per image: counts, and the IDs of changed images."""
+    header = f"{len(plan.images)} matched images (over {DETAIL_LIMIT}: summarised)"
+    shared_before = sum(1 for p in plan.images if p.shared_before)
+    before: dict[str, Any] = {"launch_permission": shared_before, "launch_permission_added": []}
+    after: dict[str, Any] = {
+        "launch_permission": shared_before + len(shared),
+        "launch_permission_added": shared,
+    }
+    if plan.copy_tags:
+        before.update(tags_written=[], tags_deleted=[])
+        after.update(tags_written=sorted(tagged), tags_deleted=sorted(untagged))
     return {"before_header": header, "after_header": header, "before": before, "after": after}

@@ -40,6 +40,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._images impor
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_snapshot_keys
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_source_images
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_target_tags
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import DETAIL_LIMIT
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import MAX_TAG_KEY_LENGTH
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import MAX_TAG_VALUE_LENGTH
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import RESERVED_TAG_PREFIX
@@ -52,6 +53,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import copy_source_tags
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import image_diff
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import summary_diff
 from ansible_collections.resource_sharing.aws.plugins.module_utils._tags import DEFAULT_POLICY
 from ansible_collections.resource_sharing.aws.plugins.module_utils._tags import TagPolicy
 from ansible_collections.resource_sharing.aws.plugins.module_utils._tags import is_record_key
@@ -414,41 +416,60 @@ def gone_reason(error: AwsError) -> str:
 
 
 def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[str, Any]:
-    """What the module returns: the plan, what was done (or would be), and the failures."""
+    """What the module returns: the plan, what was done (or would be), and the failures.
+
+    Over DETAIL_LIMIT matched images, `images` holds only the images skipped, failed or with
+    tags not written, `plan` only the actions that `shared`, `tagged` and `untagged` do not
+    report, and the diff is one summary.
+    """
+    detailed = len(plan.images) <= DETAIL_LIMIT
     images = []
+    skipped = []
     shared = []
     tagged = {}
     untagged = {}
     diffs = []
     for image_plan in plan.images:
-        image_id = image_plan.image.image_id
-        done = image_plan.actions if check_mode else outcome.done.get(image_id, [])
+        image = image_plan.image
+        done = image_plan.actions if check_mode else outcome.done.get(image.image_id, [])
         if SHARE in done:
-            shared.append(image_id)
+            shared.append(image.image_id)
         if TAG in done:
-            tagged[image_id] = image_plan.tags_to_write
+            tagged[image.image_id] = image_plan.tags_to_write
         if UNTAG in done:
-            untagged[image_id] = list(image_plan.tags_to_delete)
-        if diff and done:
+            untagged[image.image_id] = list(image_plan.tags_to_delete)
+        if diff and done and detailed:
             diffs.append(image_diff(image_plan, done, plan.copy_tags))
-        applied = [] if check_mode else done
-        entry = image_entry(image_plan, applied, outcome.errors.get(image_id))
-        if image_id in outcome.gone:
-            entry["skip_reason"] = gone_reason(outcome.gone[image_id])
-        images.append(entry)
 
-    names = {p.image.image_id: p.image.name for p in plan.images}
+        error = outcome.errors.get(image.image_id)
+        gone = outcome.gone.get(image.image_id)
+        reason = gone_reason(gone) if gone is not None else image_plan.skip_reason
+        if reason is not None:
+            # Not `skipped`: Ansible reads a truthy `skipped` in a result as "the task was skipped".
+            skipped.append(
+                {
+                    "image_id": image.image_id,
+                    "name": image.name,
+                    "state": image.state,
+                    "reason": reason,
+                }
+            )
+        if detailed or reason is not None or error is not None or image_plan.omitted_tags:
+            entry = image_entry(image_plan, [] if check_mode else done, error)
+            if gone is not None:
+                entry["skip_reason"] = reason
+            images.append(entry)
+
+    names = {
+        p.image.image_id: p.image.name for p in plan.images if p.image.image_id in outcome.errors
+    }
     result: dict[str, Any] = {
         "changed": bool(shared or tagged or untagged),
         "shared": shared,
         "tagged": tagged,
         "untagged": untagged,
-        # Not `skipped`: Ansible reads a truthy `skipped` in a result as "the task was skipped".
-        "skipped_images": [
-            {"image_id": i["image_id"], "name": i["name"], "state": i["state"], "reason": reason}
-            for i in images
-            if (reason := i.get("skip_reason")) is not None
-        ],
+        "skipped_images": skipped,
+        "image_count": len(plan.images),
         "images": images,
         "failures": [
             {"image_id": image_id, "name": names.get(image_id, ""), **error.as_dict()}
@@ -456,8 +477,18 @@ def report(plan: Plan, outcome: Outcome, check_mode: bool, diff: bool) -> dict[s
         ],
         "plan": plan.actions(),
     }
+    if not detailed:
+        # The actions reported as done (or, in check mode, as would be) are not repeated.
+        reported = {SHARE: set(shared), TAG: tagged, UNTAG: untagged}
+        result["plan"] = [
+            action
+            for action in result["plan"]
+            if action["image_id"] not in reported.get(action["action"], ())
+        ]
     if diff:
         result["diff"] = diffs
+        if not detailed and result["changed"]:
+            result["diff"] = [summary_diff(plan, shared, tagged, untagged)]
     return result
 
 
@@ -486,7 +517,13 @@ def skip_warnings(result: Mapping[str, Any]) -> list[str]:
 def failure_summary(result: Mapping[str, Any]) -> str:
     """One line for a failed run: how many images failed, and how."""
     failures = result["failures"]
-    attempted = len([i for i in result["images"] if i["actions"]])
+    # Not from `images` alone, which lists only some images of a large share; its `plan` then
+    # leaves out what shared, tagged and untagged report.
+    attempted = len(
+        {action["image_id"] for action in result["plan"]}.union(
+            result["shared"], result["tagged"], result["untagged"]
+        )
+    )
     details = "; ".join(f"{f['image_id']} {f['operation']} {f['code']}" for f in failures)
     return f"{len(failures)} of {attempted} images failed: {details}"
 

@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.resource_sharing.aws.plugins.module_utils import _share as _share_module
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import Outcome
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import DETAIL_LIMIT
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import ShareError
@@ -232,11 +233,73 @@ def test_reports_no_change_when_nothing_was_done():
         "tagged": {},
         "untagged": {},
         "skipped_images": [],
+        "image_count": 0,
         "images": [],
         "failures": [],
         "plan": [],
         "diff": [],
     }
+
+
+def large_plan(count: int = DETAIL_LIMIT + 1):
+    """A share over DETAIL_LIMIT images: all to share and tag, one pending."""
+    images = [
+        SourceImage(f"ami-{n:05d}", f"web-{n:05d}", "available", SOURCE, {"build": str(n)})
+        for n in range(count - 1)
+    ]
+    images.append(SourceImage("ami-99999", "web-99999", "pending", SOURCE, {}))
+    return build_plan(images, set(), {}, TARGET)
+
+
+def test_a_large_share_lists_only_images_that_need_attention_and_counts_the_rest():
+    plan = large_plan()
+    outcome = Outcome()
+    for image_plan in plan.images[1:-1]:
+        outcome.record(image_plan.image.image_id, "share", None)
+        outcome.record(image_plan.image.image_id, "tag", None)
+    outcome.record("ami-00000", "share", AwsError("ModifyImageAttribute", "AuthFailure", "no"))
+
+    result = report(plan, outcome, check_mode=False, diff=False)
+
+    assert result["image_count"] == DETAIL_LIMIT + 1
+    assert [i["image_id"] for i in result["images"]] == ["ami-00000", "ami-99999"]
+    assert len(result["shared"]) == len(result["tagged"]) == DETAIL_LIMIT - 1
+    # Only the actions that shared and tagged do not report: those of the failed image.
+    assert result["plan"] == [
+        {"action": "share", "image_id": "ami-00000", "account_id": TARGET},
+        {"action": "tag", "image_id": "ami-00000", "tags": {"build": "0"}},
+    ]
+    assert failure_summary(result).startswith(f"1 of {DETAIL_LIMIT} images failed: ami-00000")
+
+
+def test_a_large_share_in_check_mode_has_one_summary_diff_with_counts_and_ids():
+    result = report(large_plan(), Outcome(), check_mode=True, diff=True)
+
+    (summary,) = result["diff"]
+    ids = [f"ami-{n:05d}" for n in range(DETAIL_LIMIT)]
+    assert summary["before_header"] == f"{DETAIL_LIMIT + 1} matched images (over 1000: summarised)"
+    assert summary["before"] == {
+        "launch_permission": 0,
+        "launch_permission_added": [],
+        "tags_written": [],
+        "tags_deleted": [],
+    }
+    assert summary["after"] == {
+        "launch_permission": DETAIL_LIMIT,
+        "launch_permission_added": ids,
+        "tags_written": ids,
+        "tags_deleted": [],
+    }
+    assert result["plan"] == []
+    assert result["skipped_images"][0]["image_id"] == "ami-99999"
+
+
+def test_a_share_at_the_limit_is_reported_image_by_image():
+    result = report(large_plan(DETAIL_LIMIT), Outcome(), check_mode=True, diff=True)
+
+    assert len(result["images"]) == DETAIL_LIMIT
+    assert len(result["diff"]) == DETAIL_LIMIT - 1
+    assert len(result["plan"]) == 2 * (DETAIL_LIMIT - 1)
 
 
 @pytest.mark.parametrize("endpoint", ["", " ", "127.0.0.1:5000", "ftp://127.0.0.1"])
