@@ -288,10 +288,21 @@ skipped_images:
       description: Why the image is skipped.
       type: str
       sample: state is pending, only available images can be shared
+image_count:
+  description:
+    - How many images match O(name_regex) or O(name_regexes), in any state.
+  returned: always
+  type: int
+  sample: 10000
+  version_added: 0.2.0
 images:
   description:
     - Every image whose name matches O(name_regex) or O(name_regexes), and what was done or
       planned for it.
+    - When more than 1,000 images match (see RV(image_count)), only the images that need a
+      person are listed, those skipped, failed or with tags not written; what was done to the
+      others is in RV(shared), RV(tagged) and RV(untagged). Listing every image would cost the
+      module process several times the JSON size of the list in memory.
   returned: always
   type: list
   elements: dict
@@ -381,6 +392,8 @@ failures:
 plan:
   description:
     - The actions computed for this run, shares first, whether applied or not.
+    - When more than 1,000 images match, only the actions that RV(shared), RV(tagged) and
+      RV(untagged) do not report (those of failed images; none in check mode).
     - With O(state=absent), one C(unshare) action per image, with C(principal) and C(reason).
     - Then one C(share_snapshot) (C(unshare_snapshot) with O(state=absent)) per snapshot, and one
       C(grant_key) per KMS key.
@@ -390,6 +403,22 @@ plan:
   sample:
     - {"action": "share", "image_id": "ami-0123456789abcdef0", "account_id": "222222222222"}
     - {"action": "tag", "image_id": "ami-0123456789abcdef0", "tags": {"Name": "service-a-42"}}
+diff:
+  description:
+    - With C(--diff), per changed image its launch permission and tags in the target, before and
+      after.
+    - When more than 1,000 images match, one summary instead, with the number of matched images
+      in the header, the number of images with the target's launch permission before and after,
+      and the IDs of the images newly shared (C(launch_permission_added)), tagged
+      (C(tags_written)) and untagged (C(tags_deleted)).
+  returned: with C(--diff)
+  type: list
+  elements: dict
+  sample:
+    - before_header: ami-0123456789abcdef0 (service-a-42)
+      after_header: ami-0123456789abcdef0 (service-a-42)
+      before: {"launch_permission": false, "tags": {}}
+      after: {"launch_permission": true, "tags": {"Name": "service-a-42"}}
 error:
   description:
     - When the share as a whole failed on an AWS call (a role that cannot be assumed, expired
