@@ -15,6 +15,9 @@ from functools import partial
 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    permission_for,
+)
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SHARE
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import TAG
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import UNTAG
@@ -66,6 +69,21 @@ def read_shared_image_ids(source: Account, target_account_id: str) -> set[str]:
             "Images",
             Owners=["self"],
             ExecutableUsers=[target_account_id],
+            PaginationConfig={"PageSize": PAGE_SIZE},
+        )
+    }
+
+
+def read_public_image_ids(source: Account) -> set[str]:
+    """IDs of the source's images that are public: one listing, nothing read per image."""
+    return {
+        image["ImageId"]
+        for image in source.paginate(
+            "ec2",
+            "describe_images",
+            "Images",
+            Owners=["self"],
+            Filters=[{"Name": "is-public", "Values": ["true"]}],
             PaginationConfig={"PageSize": PAGE_SIZE},
         )
     }
@@ -147,14 +165,14 @@ class Outcome:
             self.errors[image_id] = error
 
 
-def share_image(source: Account, target_account_id: str, image_id: str) -> AwsError | None:
-    """Add the target's launch permission to one image; the error, if any, is returned."""
+def share_image(source: Account, principal: str, image_id: str) -> AwsError | None:
+    """Add the principal's launch permission to one image; the error, if any, is returned."""
     try:
         source.call(
             "ec2",
             "modify_image_attribute",
             ImageId=image_id,
-            LaunchPermission={"Add": [{"UserId": target_account_id}]},
+            LaunchPermission={"Add": [permission_for(principal)]},
         )
     except AwsError as error:
         return error
@@ -212,9 +230,7 @@ def apply_plan(plan: Plan, source: Account, target: Account | None, workers: int
     outcome = Outcome()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         to_share = [p.image.image_id for p in plan.images if p.share]
-        errors = pool.map(
-            lambda image_id: share_image(source, plan.target_account_id, image_id), to_share
-        )
+        errors = pool.map(lambda image_id: share_image(source, plan.principal, image_id), to_share)
         for image_id, error in zip(to_share, errors):
             outcome.record(image_id, SHARE, error)
 

@@ -17,6 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 from typing import NamedTuple
 
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import ACCOUNT
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import EVERYONE
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import ORGANIZATION
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    ORGANIZATIONAL_UNIT,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    principal_kind,
+)
+
 RESERVED_TAG_PREFIX = "aws:"
 MAX_TAGS_PER_RESOURCE = 50
 MAX_TAG_KEY_LENGTH = 128
@@ -40,6 +50,14 @@ NO_TAGS: Mapping[str, str] = {}
 SHARE = "share"
 UNTAG = "untag"
 TAG = "tag"
+
+# The field that names the principal in a `share` action of the plan, per kind.
+SHARE_TARGET_FIELDS = {
+    ACCOUNT: "account_id",
+    ORGANIZATION: "organization_arn",
+    ORGANIZATIONAL_UNIT: "organizational_unit_arn",
+    EVERYONE: "group",
+}
 
 
 class SourceImage(NamedTuple):
@@ -118,9 +136,13 @@ class ImagePlan(NamedTuple):
 
 @dataclass(frozen=True)
 class Plan:
-    """The plan of one share: every matched image and what to do with it."""
+    """The plan of one share: every matched image and what to do with it.
 
-    target_account_id: str
+    `principal` is who the images are shared with: an account ID, an organization or OU
+    ARN, or `all` (see _permissions.py).
+    """
+
+    principal: str
     copy_tags: bool
     images: tuple[ImagePlan, ...]
 
@@ -136,8 +158,9 @@ class Plan:
 
     def actions(self) -> list[dict[str, Any]]:
         """The plan as a flat list of actions, shares first."""
+        target = {SHARE_TARGET_FIELDS[principal_kind(self.principal)]: self.principal}
         shares = [
-            {"action": SHARE, "image_id": p.image.image_id, "account_id": self.target_account_id}
+            {"action": SHARE, "image_id": p.image.image_id, **target}
             for p in self.images
             if p.share
         ]
@@ -273,7 +296,7 @@ def build_plan(
     images: Iterable[SourceImage],
     shared_image_ids: set[str],
     target_tags: Mapping[str, Mapping[str, str]] | None,
-    target_account_id: str,
+    principal: str,
     managed_key_image_ids: Container[str] = (),
     tag_planner: TagPlanner = copy_source_tags,
 ) -> Plan:
@@ -302,7 +325,7 @@ def build_plan(
                 tags_to_delete=tuple(to_delete),
             )
         )
-    return Plan(target_account_id, target_tags is not None, tuple(plans))
+    return Plan(principal, target_tags is not None, tuple(plans))
 
 
 def tag_batches(

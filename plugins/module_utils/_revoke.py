@@ -32,10 +32,21 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._access impor
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import CallLog
-from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
-    read_shared_image_ids,
-)
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_source_images
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import ACCOUNT_ID
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import PUBLIC
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    management_account,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    permission_for,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    principal_problem,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    read_launch_permissions,
+)
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import RegexTooSlow
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import name_matches
@@ -46,48 +57,13 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._share import
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import connect_source
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import explain
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import merge_access
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import read_shared_with
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import (
     refuse_wrong_accounts,
 )
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import target_principal
 
-PUBLIC = "all"
 UNSHARE = "unshare"
-ORGANIZATION_ARN = re.compile(r"^arn:aws[a-z-]*:organizations::[0-9]{12}:organization/o-[a-z0-9]+$")
-OU_ARN = re.compile(
-    r"^arn:aws[a-z-]*:organizations::[0-9]{12}:ou/o-[a-z0-9]+/ou-[a-z0-9]+-[a-z0-9]+$"
-)
-ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-
-
-def principal_of(permission: Mapping[str, str]) -> str:
-    """One launch permission entry of AWS as a principal string."""
-    if "UserId" in permission:
-        return permission["UserId"]
-    if "OrganizationArn" in permission:
-        return permission["OrganizationArn"]
-    if "OrganizationalUnitArn" in permission:
-        return permission["OrganizationalUnitArn"]
-    return permission.get("Group", "")
-
-
-def permission_for(principal: str) -> dict[str, str]:
-    """A principal string as the launch permission entry AWS takes."""
-    if principal == PUBLIC:
-        return {"Group": PUBLIC}
-    if ORGANIZATION_ARN.match(principal):
-        return {"OrganizationArn": principal}
-    if OU_ARN.match(principal):
-        return {"OrganizationalUnitArn": principal}
-    return {"UserId": principal}
-
-
-def principal_problem(principal: str) -> str | None:
-    """Why a string cannot name a launch permission principal, or None when it can."""
-    if principal == PUBLIC or any(
-        p.match(principal) for p in (ACCOUNT_ID, ORGANIZATION_ARN, OU_ARN)
-    ):
-        return None
-    return f"{principal!r} is neither a 12-digit account ID, an organization or OU ARN, nor 'all'"
 
 
 class Removal(NamedTuple):
@@ -149,6 +125,8 @@ def revocation_reason(
 
     Returns (None, True) for a permission an entry still wants, (reason, True) for one the
     files no longer want, and (reason, False) for a principal no account file declares.
+    Public access is the source's own decision, so without an entry allowing it, it is stale;
+    an organization or OU counts as declared when its management account has an account file.
     """
     if principal in declared:
         if any(name_matches(pattern, name) for pattern in declared[principal]):
@@ -157,7 +135,12 @@ def revocation_reason(
     if principal in known_accounts:
         return "no sharing entry of this source names this account in this region", True
     if principal == PUBLIC:
-        return "the image is public and no sharing entry allows public sharing", False
+        return "no sharing entry of this source allows public sharing in this region", True
+    if management_account(principal) in known_accounts:
+        return (
+            "no sharing entry of this source names this organization or OU in this region",
+            True,
+        )
     return "no account file declares this principal", False
 
 
@@ -187,38 +170,6 @@ def plan_revocations(
                 removals.append(removal)
     kept = {i: tuple(sorted(p)) for i, p in permissions.items()}
     return RevokePlan(tuple(removals), tuple(undeclared), kept)
-
-
-def read_launch_permissions(
-    source: Account, images: list[SourceImage], workers: int
-) -> tuple[dict[str, tuple[str, ...]], dict[str, AwsError]]:
-    """Every principal of every image, one DescribeImageAttribute per image, in a pool.
-
-    AWS has no list call that returns launch permissions, so this is the one per-image
-    read of the collection; it runs only for revocation.
-    """
-
-    def read(image: SourceImage) -> tuple[str, ...] | AwsError:
-        try:
-            answer = source.call(
-                "ec2",
-                "describe_image_attribute",
-                ImageId=image.image_id,
-                Attribute="launchPermission",
-            )
-        except AwsError as error:
-            return error
-        return tuple(principal_of(p) for p in answer.get("LaunchPermissions", []))
-
-    permissions: dict[str, tuple[str, ...]] = {}
-    errors: dict[str, AwsError] = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for image, answer in zip(images, pool.map(read, images)):
-            if isinstance(answer, AwsError):
-                errors[image.image_id] = answer
-            else:
-                permissions[image.image_id] = answer
-    return permissions, errors
 
 
 def remove_permissions(source: Account, image_id: str, principals: list[str]) -> AwsError | None:
@@ -291,13 +242,15 @@ def revoke_report(
 def unshare(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     """`ami_share` with `state: absent`: the target's permission off every matching image."""
     patterns = check_options({**params, "copy_tags": False})
-    target = params["target_account_id"]
+    target = target_principal(params) or ""
     calls = CallLog()
     with share_errors(f"cannot unshare images from {target} in {params['region']}", calls):
         source = connect_source(params, calls)[1]
         refuse_wrong_accounts(source.account_id, None, params)
         images = read_source_images(source, patterns)
-        shared = read_shared_image_ids(source, target) if images else set()
+        shared, unreadable = (
+            read_shared_with(source, target, images, params["workers"]) if images else (set(), {})
+        )
         # Every matching image, not only those still shared: a run stopped between the
         # launch permission and the snapshots leaves them to this one.
         permitted = set()
@@ -308,10 +261,10 @@ def unshare(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str
     access = AccessPlan(
         target, plan_snapshots(images, permitted, remove=True), snapshot_action=UNSHARE_SNAPSHOT
     )
-    errors = {}
+    errors = dict(unreadable)
     access_outcome = AccessOutcome()
     if not check_mode:
-        errors = apply_revocations(plan, source, params["workers"])
+        errors.update(apply_revocations(plan, source, params["workers"]))
         access_outcome = apply_access(access, source, params["workers"])
 
     result = revoke_report(plan, errors, check_mode, diff)
@@ -407,7 +360,9 @@ def revoke(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str,
     with share_errors(f"cannot revoke stale shares in {params['region']}", calls):
         source = connect_source(params, calls)[1]
         images = read_source_images(source, EVERY_NAME)
-        permissions, errors = read_launch_permissions(source, images, params["workers"])
+        permissions, errors = read_launch_permissions(
+            source, [i.image_id for i in images], params["workers"]
+        )
     source_id = source.account_id or (images[0].owner_id if images else "")
     if params.get("source_account_id") and source_id and source_id != params["source_account_id"]:
         raise ShareError(
@@ -416,7 +371,7 @@ def revoke(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str,
             calls.as_dict(),
         )
 
-    known = set(params["known_accounts"]) - {source_id}
+    known = set(params["known_accounts"])
     try:
         plan = plan_revocations(images, permissions, declared, known, params["revoke_undeclared"])
     except RegexTooSlow as error:

@@ -35,21 +35,40 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._images impor
     read_managed_key_images,
 )
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
+    read_public_image_ids,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
     read_shared_image_ids,
 )
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_snapshot_keys
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_source_images
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_target_tags
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import ACCOUNT
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import ACCOUNT_ID
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import EVERYONE
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    ORGANIZATION_ARN,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import OU_ARN
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import PUBLIC
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    principal_kind,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    read_launch_permissions,
+)
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import DETAIL_LIMIT
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import MAX_TAG_KEY_LENGTH
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import MAX_TAG_VALUE_LENGTH
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import RESERVED_TAG_PREFIX
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SHARE
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SHAREABLE_STATE
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import TAG
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import UNTAG
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import ImagePlan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import Plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import RegexTooSlow
+from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import build_plan
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import copy_source_tags
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import image_diff
@@ -59,7 +78,20 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._tags import 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._tags import is_record_key
 from ansible_collections.resource_sharing.aws.plugins.module_utils._tags import plan_image_tags
 
-ACCOUNT_ID = re.compile(r"\A[0-9]{12}\Z")
+TARGET_OPTIONS = (
+    "target_account_id",
+    "target_organization_arn",
+    "target_organizational_unit_arn",
+    "target_public",
+)
+ORGANIZATION_SHAPE = "an organization ARN, arn:aws:organizations::<account>:organization/o-<id>"
+OU_SHAPE = "an OU ARN, arn:aws:organizations::<account>:ou/o-<id>/ou-<id>"
+# Why tags go only to an account: each account sees its own tags on a shared image, and an
+# organization, an OU or everyone is no single account whose view could be written.
+TAGS_NEED_AN_ACCOUNT = (
+    "tags are not copied: only a target account has a view of the images to write them in, "
+    "and an organization, an OU or the public has none"
+)
 REGION = re.compile(r"\A[a-z]{2,}(-[a-z0-9]+)+-[0-9]+\Z")
 SESSION_NAME_PREFIX = "resource-sharing-aws-"
 
@@ -157,21 +189,61 @@ def name_patterns(params: Mapping[str, Any], problems: list[str]) -> list[re.Pat
     return patterns
 
 
+def target_principal(params: Mapping[str, Any]) -> str | None:
+    """Who the share is with, as a principal string; None when the options name no one."""
+    if params.get("target_account_id") is not None:
+        return params["target_account_id"]
+    if params.get("target_organization_arn") is not None:
+        return params["target_organization_arn"]
+    if params.get("target_organizational_unit_arn") is not None:
+        return params["target_organizational_unit_arn"]
+    return PUBLIC if params.get("target_public") else None
+
+
+def target_problems(params: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the options that name the target: exactly one, well formed."""
+    named = [option for option in TARGET_OPTIONS if params.get(option) not in (None, False)]
+    if len(named) != 1:
+        return [f"exactly one of {', '.join(TARGET_OPTIONS)} is required, got {len(named)}"]
+
+    problems = []
+    for option, pattern, shape in (
+        ("target_account_id", ACCOUNT_ID, "a 12-digit account ID string"),
+        ("target_organization_arn", ORGANIZATION_ARN, ORGANIZATION_SHAPE),
+        ("target_organizational_unit_arn", OU_ARN, OU_SHAPE),
+    ):
+        value = params.get(option)
+        if value is not None and not pattern.match(value):
+            problems.append(f"{option} must be {shape}, got {value!r}")
+    # Public is one flag away from every image the regexes match: it takes a second one.
+    if params.get("target_public") and not params.get("allow_public"):
+        problems.append("target_public shares with everyone: it needs allow_public=true as well")
+    if params.get("allow_public") and not params.get("target_public"):
+        problems.append("allow_public goes only with target_public=true")
+    # Snapshot permissions and KMS grants name one account; AWS has no organization form.
+    for option in ("share_snapshots", "share_kms_keys"):
+        if params.get(option) and params.get("target_account_id") is None:
+            problems.append(f"{option} needs target_account_id: it grants to one account")
+    return problems
+
+
 def check_options(params: Mapping[str, Any]) -> list[re.Pattern[str]]:
     """Refuse bad options before any AWS call; return the compiled name regexes."""
     problems: list[str] = []
     patterns = name_patterns(params, problems)
-    for option in ("target_account_id", "source_account_id"):
-        value = params.get(option)
-        if value is not None and not ACCOUNT_ID.match(value):
-            problems.append(f"{option} must be a 12-digit account ID string, got {value!r}")
+    problems.extend(target_problems(params))
+    source_account_id = params.get("source_account_id")
+    if source_account_id is not None and not ACCOUNT_ID.match(source_account_id):
+        problems.append(
+            f"source_account_id must be a 12-digit account ID string, got {source_account_id!r}"
+        )
     if not REGION.match(params["region"] or ""):
         problems.append(f"region {params['region']!r} is not an AWS region name")
-    if params.get("source_account_id") == params["target_account_id"]:
+    if source_account_id is not None and source_account_id == params.get("target_account_id"):
         problems.append(
             "target_account_id is the source account; an image is not shared with its owner"
         )
-    if params["copy_tags"] and not params.get("target_role_arn"):
+    if params["copy_tags"] and is_account_share(params) and not params.get("target_role_arn"):
         problems.append(
             "copy_tags needs target_role_arn: only the target account can tag the images shared "
             "with it (set copy_tags=false to share without tags)"
@@ -239,13 +311,13 @@ def refuse_wrong_accounts(
 ) -> None:
     """Stop before any change when an identity is not the account the share declares."""
     declared_source = params.get("source_account_id")
-    declared_target = params["target_account_id"]
+    declared_target = params.get("target_account_id")
     if source_id and declared_source and source_id != declared_source:
         raise ShareError(
             f"the source identity is account {source_id}, not source_account_id "
             f"{declared_source}; nothing was shared"
         )
-    if source_id == declared_target:
+    if declared_target and source_id == declared_target:
         raise ShareError(f"target_account_id {declared_target} is the source account itself")
     if target_id is not None and target_id != declared_target:
         raise ShareError(
@@ -286,11 +358,34 @@ def connect(params: Mapping[str, Any], calls: CallLog) -> tuple[Account, Account
     """The source identity and, when tags are copied, the target identity."""
     base, source = connect_source(params, calls)
     target = None
-    if params["copy_tags"]:
+    if params["copy_tags"] and is_account_share(params):
         target = assume(base, params, "target_role_arn")
 
     refuse_wrong_accounts(source.account_id, target.account_id if target else None, params)
     return source, target
+
+
+def is_account_share(params: Mapping[str, Any]) -> bool:
+    """Whether the share is with one account, the only kind of target that can hold tags."""
+    return params.get("target_account_id") is not None
+
+
+def read_shared_with(
+    source: Account, principal: str, images: list[SourceImage], workers: int
+) -> tuple[set[str], dict[str, AwsError]]:
+    """Which of `images` the principal may launch already, and the images that could not be read.
+
+    An account or the public costs one listing whatever the number of images. AWS can
+    filter DescribeImages by neither an organization nor an OU, so for those each image
+    is read: one DescribeImageAttribute per image in `images`.
+    """
+    kind = principal_kind(principal)
+    if kind == ACCOUNT:
+        return read_shared_image_ids(source, principal), {}
+    if kind == EVERYONE:
+        return read_public_image_ids(source), {}
+    permissions, errors = read_launch_permissions(source, [i.image_id for i in images], workers)
+    return {i for i, principals in permissions.items() if principal in principals}, errors
 
 
 def read_plan(
@@ -299,23 +394,25 @@ def read_plan(
     source: Account,
     target: Account | None,
     snapshot_keys: dict[str, str | None] | None = None,
-) -> Plan:
-    """List the images once per view and compute the plan; nothing is read per image.
+) -> tuple[Plan, dict[str, AwsError]]:
+    """List the images and compute the plan; the images whose permissions could not be read.
 
+    Nothing is read per image, except launch permissions for an organization or OU share.
     The KMS keys of the snapshots it reads are added to `snapshot_keys`, when given.
     """
-    target_account_id = params["target_account_id"]
+    principal = target_principal(params) or ""
     images = read_source_images(source, patterns)
     if not images:
-        return build_plan([], set(), {} if target else None, target_account_id)
+        return build_plan([], set(), {} if target else None, principal), {}
 
     # Without a declared or assumed identity, the owner of the images is the source.
     source_id = source.account_id or images[0].owner_id
     refuse_wrong_accounts(source_id, None, params)
-    shared = read_shared_image_ids(source, target_account_id)
+    candidates = [i for i in images if i.state == SHAREABLE_STATE]
+    shared, unreadable = read_shared_with(source, principal, candidates, params["workers"])
     # Only images about to be shared are checked, so a run with nothing to do costs no more.
     encrypted = [
-        i for i in images if i.encrypted and i.state == "available" and i.image_id not in shared
+        i for i in candidates if i.encrypted and i.image_id not in shared | set(unreadable)
     ]
     keys = read_snapshot_keys(source, encrypted) if encrypted else {}
     managed_key = read_managed_key_images(source, encrypted, keys) if encrypted else set()
@@ -323,14 +420,29 @@ def read_plan(
         snapshot_keys.update(keys)
     target_tags = read_target_tags(target, source_id) if target else None
     policy = tag_policy(params)
-    return build_plan(
+    plan = build_plan(
         images,
         shared,
         target_tags,
-        target_account_id,
+        principal,
         managed_key,
         partial(plan_image_tags, policy) if policy != DEFAULT_POLICY else copy_source_tags,
     )
+    return skip_unreadable(plan, unreadable), unreadable
+
+
+def skip_unreadable(plan: Plan, unreadable: Mapping[str, AwsError]) -> Plan:
+    """The plan with no action on images whose launch permissions could not be read."""
+    if not unreadable:
+        return plan
+    reason = "its launch permissions could not be read"
+    images = tuple(
+        p._replace(skip_reason=reason, tags_to_write={}, tags_to_delete=())
+        if p.image.image_id in unreadable
+        else p
+        for p in plan.images
+    )
+    return Plan(plan.principal, plan.copy_tags, images)
 
 
 def read_access(
@@ -344,7 +456,9 @@ def read_access(
     Without share_kms_keys, only the keys read_plan already read (those of images about
     to be shared) are reported, so that the option costs nothing when it is off.
     """
-    target_account_id = params["target_account_id"]
+    # Snapshot permissions and grants go to accounts only (check_options refuses them for
+    # other targets); the keys an organization's members may be unable to use are reported.
+    target_account_id = target_principal(params) or ""
     kept = [p.image for p in plan.images if p.skip_reason is None]
     source_id = source.account_id or (kept[0].owner_id if kept else "")
     snapshots = {}
@@ -536,11 +650,11 @@ def reconcile(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[s
     snapshot_keys: dict[str, str | None] = {}
     try:
         source, target = connect(params, calls)
-        plan = read_plan(params, patterns, source, target, snapshot_keys)
+        plan, unreadable = read_plan(params, patterns, source, target, snapshot_keys)
         access = read_access(params, source, plan, snapshot_keys)
     except AwsError as error:
         raise ShareError(
-            f"cannot share images with {params['target_account_id']} in {params['region']}: "
+            f"cannot share images with {target_principal(params)} in {params['region']}: "
             f"{explain(error)}",
             calls.as_dict(),
             error,
@@ -560,8 +674,13 @@ def reconcile(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[s
             if p.share and SHARE not in outcome.done.get(p.image.image_id, [])
         ]
         access_outcome = apply_access(access, source, params["workers"], not_shared)
+    # A failed read is a failure of that image in check mode too: it was a real call.
+    for image_id, error in unreadable.items():
+        outcome.record(image_id, SHARE, error)
 
     result = report(plan, outcome, check_mode, diff)
     merge_access(result, access_report(access, access_outcome, check_mode, diff))
+    if params["copy_tags"] and not is_account_share(params):
+        result["tags_not_copied"] = TAGS_NEED_AN_ACCOUNT
     result["calls"] = calls.as_dict()
     return result

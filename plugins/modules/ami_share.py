@@ -11,8 +11,11 @@ module: ami_share
 short_description: Share AMIs from a source account with a target account and copy their tags
 version_added: 0.1.0
 description:
-  - Reconciles one share, that is one source account, one region, one target account and the
-    images whose names match O(name_regex) or any of O(name_regexes).
+  - Reconciles one share, that is one source account, one region, one target and the images
+    whose names match O(name_regex) or any of O(name_regexes). The target is an account
+    (O(target_account_id)), an AWS Organization (O(target_organization_arn)), an organizational
+    unit (O(target_organizational_unit_arn)) or everyone (O(target_public), which also needs
+    O(allow_public)).
   - Lists the images the source owns in O(region) whose name matches, adds a launch
     permission for O(target_account_id) to every C(available) one that lacks it, and, with
     O(copy_tags), writes the source's tags on those images in the target account, where the
@@ -28,9 +31,10 @@ description:
   - Source tags that cannot be written within AWS limits are listed per image in RV(images) and
     reported as warnings, and so are C(available) images that cannot be shared (encrypted with
     the AWS managed key, or deregistered during the run).
-  - With O(state=present), launch permissions are only ever added, for O(target_account_id)
-    alone, and no image is made public. With O(state=absent), the permission of
-    O(target_account_id) is removed from every matching image that has it, whatever its state;
+  - With O(state=present), launch permissions are only ever added, for the target alone, and
+    no image is made public unless O(target_public) and O(allow_public) are both true. With
+    O(state=absent), the permission of the target is removed from every matching image that
+    has it, whatever its state;
     other principals are left alone. To take back every permission that the account files no
     longer declare, see M(resource_sharing.aws.ami_revoke).
 author:
@@ -72,8 +76,41 @@ options:
     description:
       - The 12-digit ID of the account to share with, as a string. Leading zeros are significant,
         so quote the value in YAML.
+      - Exactly one of O(target_account_id), O(target_organization_arn),
+        O(target_organizational_unit_arn) and O(target_public) names the target.
     type: str
-    required: true
+  target_organization_arn:
+    description:
+      - Share with every account of an AWS Organization, as the launch permission
+        C(OrganizationArn), for example
+        C(arn:aws:organizations::123456789012:organization/o-a1b2c3d4e5).
+      - Tags are not copied to an organization (RV(tags_not_copied) says so), and AWS cannot list
+        the images shared with one, so this costs one C(DescribeImageAttribute) per matching
+        C(available) image on every run.
+    type: str
+    version_added: 0.2.0
+  target_organizational_unit_arn:
+    description:
+      - Share with every account of an organizational unit, as the launch permission
+        C(OrganizationalUnitArn), for example
+        C(arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab12-cdef3456).
+      - Tags and cost as for O(target_organization_arn).
+    type: str
+    version_added: 0.2.0
+  target_public:
+    description:
+      - Make the matching images public (the launch permission C(Group=all)). Refused unless
+        O(allow_public=true) too, so that public sharing is never one option away.
+      - Tags are not copied; finding the images already public is one listing.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  allow_public:
+    description:
+      - Confirms O(target_public). Refused without it.
+    type: bool
+    default: false
+    version_added: 0.2.0
   copy_tags:
     description:
       - Write the source's tags on the shared images in the target account, where they are
@@ -85,14 +122,16 @@ options:
         RV(images[].tags_not_written).
       - Only the target account can tag the images shared with it, so this needs
         O(target_role_arn).
+      - With an organization, OU or public target there is no single account to write tags in;
+        nothing is copied and RV(tags_not_copied) says so. The share does not fail.
     type: bool
     default: true
   target_role_arn:
     description:
       - A role in the target account, assumed from the calling identity, that lists and tags the
         shared images there.
-      - Required when O(copy_tags=true). The module refuses to act when the role is not in
-        O(target_account_id).
+      - Required when O(copy_tags=true) and the target is an account. The module refuses to act
+        when the role is not in O(target_account_id).
     type: str
   tag_include:
     description:
@@ -170,6 +209,7 @@ options:
     default: present
 notes:
   - "IAM actions used: in the source, C(ec2:DescribeImages) and C(ec2:ModifyImageAttribute),
+    C(ec2:DescribeImageAttribute) for an organization or OU target,
     and, only when an encrypted image is about to be shared, C(ec2:DescribeSnapshots) and
     C(kms:DescribeKey) on the C(alias/aws/ebs) key; with O(share_snapshots),
     C(ec2:DescribeSnapshots) and C(ec2:ModifySnapshotAttribute); with O(share_kms_keys),
@@ -225,6 +265,22 @@ EXAMPLES = r"""
   diff: true
   register: preview
 
+- name: Share the service-a images with every account of an organization (no tags are copied)
+  resource_sharing.aws.ami_share:
+    region: us-east-1
+    name_regex: '^service-a-'
+    source_account_id: '111111111111'
+    target_organization_arn: arn:aws:organizations::123456789012:organization/o-a1b2c3d4e5
+    source_role_arn: arn:aws:iam::111111111111:role/ami-share
+
+- name: Make the public base images public, which takes both flags
+  resource_sharing.aws.ami_share:
+    region: us-east-1
+    name_regex: '^public-base-'
+    target_public: true
+    allow_public: true
+    copy_tags: false
+
 - name: Work against a local emulator with fake credentials
   resource_sharing.aws.ami_share:
     region: us-east-1
@@ -251,6 +307,13 @@ shared:
   type: list
   elements: str
   sample: [ami-0123456789abcdef0]
+tags_not_copied:
+  description:
+    - Why no tags were copied, when O(copy_tags) is true and the target is an organization, an
+      OU or the public.
+  returned: when the target is not an account and O(copy_tags=true)
+  type: str
+  sample: "tags are not copied: only a target account has a view of the images to write them in"
 tagged:
   description:
     - The tags written in the target, per image ID (in check mode, those that would be).
@@ -402,6 +465,8 @@ plan:
   elements: dict
   sample:
     - {"action": "share", "image_id": "ami-0123456789abcdef0", "account_id": "222222222222"}
+    - {"action": "share", "image_id": "ami-0123456789abcdef1",
+       "organization_arn": "arn:aws:organizations::123456789012:organization/o-a1b2c3d4e5"}
     - {"action": "tag", "image_id": "ami-0123456789abcdef0", "tags": {"Name": "service-a-42"}}
 diff:
   description:
@@ -487,6 +552,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._share import
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import failure_summary  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import reconcile  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import skip_warnings  # noqa: E402
+from ansible_collections.resource_sharing.aws.plugins.module_utils._share import target_principal  # noqa: E402
 from ansible_collections.resource_sharing.aws.plugins.module_utils._share import (  # noqa: E402
     unwritten_tag_warnings,
 )
@@ -496,7 +562,11 @@ ARGUMENT_SPEC = {
     "name_regex": {"type": "str"},
     # A list of its own: type=list would split a plain name_regex string on its commas.
     "name_regexes": {"type": "list", "elements": "str"},
-    "target_account_id": {"type": "str", "required": True},
+    "target_account_id": {"type": "str"},
+    "target_organization_arn": {"type": "str"},
+    "target_organizational_unit_arn": {"type": "str"},
+    "target_public": {"type": "bool", "default": False},
+    "allow_public": {"type": "bool", "default": False},
     "copy_tags": {"type": "bool", "default": True},
     "target_role_arn": {"type": "str"},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
@@ -527,7 +597,7 @@ def main():
     except ShareError as error:
         module.fail_json(msg=str(error), **error.as_dict())
 
-    for warning in unwritten_tag_warnings(result, module.params["target_account_id"]):
+    for warning in unwritten_tag_warnings(result, target_principal(module.params)):
         module.warn(warning)
     for warning in skip_warnings(result):
         module.warn(warning)

@@ -20,7 +20,12 @@ AWS_MANAGED_EBS_KEY = "aws/ebs"
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 # A name that asks for a number, "{i}" or "{i:05d}", which only a count supplies.
 _NUMBER_FIELD = re.compile(r"\{i(?:[:!][^}]*)?\}")
-TOP_LEVEL_FIELDS = {"accounts"}
+TOP_LEVEL_FIELDS = {"accounts", "organizations"}
+ORGANIZATION_FIELDS = {"id", "management_account", "accounts", "organizational_units"}
+OU_FIELDS = {"id", "accounts"}
+# The ID shapes of the AWS Organizations API reference.
+_ORGANIZATION_ID = re.compile(r"\Ao-[a-z0-9]{10,32}\Z")
+_OU_ID = re.compile(r"\Aou-[0-9a-z]{4,32}-[0-9a-z]{8,32}\Z")
 ACCOUNT_FIELDS = {"uid", "regions"}
 REGION_FIELDS = {"images"}
 IMAGE_FIELDS = {"name", "state", "description", "tags", "kms_key", "launch_permissions", "count"}
@@ -281,6 +286,79 @@ def _create_image(account_id: str, region: str, image: SeedImage) -> str:
     return image_id
 
 
+def _read_members(raw: Any, where: str) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise SeedError(f"{where}: expected a list of quoted 12-digit account IDs")
+    return [_read_uid(uid, f"{where}[{index}]") for index, uid in enumerate(raw)]
+
+
+def _read_id(raw: Any, pattern: re.Pattern[str], shape: str, where: str) -> str:
+    if not isinstance(raw, str) or not pattern.match(raw):
+        raise SeedError(f"{where}: expected {shape}, got {raw!r}")
+    return raw
+
+
+def parse_organizations(document: Any) -> dict[str, frozenset[str]]:
+    """The seed's organizations as the accounts each organization and OU ARN reaches.
+
+    An organization reaches its management account, the accounts in its root and those of
+    its OUs; an OU reaches its own accounts. An account belongs to one organization at most,
+    and within it to one OU at most, as in AWS.
+    """
+    raw_organizations = (document or {}).get("organizations") or []
+    if not isinstance(raw_organizations, list):
+        raise SeedError("organizations: expected a list")
+
+    members: dict[str, frozenset[str]] = {}
+    placed: dict[str, str] = {}
+
+    def place(uid: str, where: str) -> None:
+        if uid in placed:
+            raise SeedError(f"{where}: account {uid} is already placed at {placed[uid]}")
+        placed[uid] = where
+
+    for index, raw in enumerate(raw_organizations):
+        where = f"organizations[{index}]"
+        if not isinstance(raw, dict):
+            raise SeedError(f"{where}: expected a mapping")
+        _refuse_unknown_fields(raw, ORGANIZATION_FIELDS, where)
+        org_id = _read_id(
+            raw.get("id"), _ORGANIZATION_ID, "an organization ID o-...", where + ".id"
+        )
+        management = _read_uid(raw.get("management_account"), f"{where}.management_account")
+        place(management, f"{where}.management_account")
+        everyone = {management}
+        for number, uid in enumerate(_read_members(raw.get("accounts"), f"{where}.accounts")):
+            place(uid, f"{where}.accounts[{number}]")
+            everyone.add(uid)
+
+        raw_units = raw.get("organizational_units") or []
+        if not isinstance(raw_units, list):
+            raise SeedError(f"{where}.organizational_units: expected a list")
+        for number, raw_unit in enumerate(raw_units):
+            unit_where = f"{where}.organizational_units[{number}]"
+            if not isinstance(raw_unit, dict):
+                raise SeedError(f"{unit_where}: expected a mapping")
+            _refuse_unknown_fields(raw_unit, OU_FIELDS, unit_where)
+            ou_id = _read_id(raw_unit.get("id"), _OU_ID, "an OU ID ou-...-...", unit_where + ".id")
+            unit = _read_members(raw_unit.get("accounts"), f"{unit_where}.accounts")
+            for position, uid in enumerate(unit):
+                place(uid, f"{unit_where}.accounts[{position}]")
+            ou_arn = f"arn:aws:organizations::{management}:ou/{org_id}/{ou_id}"
+            if ou_arn in members:
+                raise SeedError(f"{unit_where}.id: {ou_id} is listed twice")
+            members[ou_arn] = frozenset(unit)
+            everyone.update(unit)
+
+        org_arn = f"arn:aws:organizations::{management}:organization/{org_id}"
+        if org_arn in members:
+            raise SeedError(f"{where}.id: {org_id} is listed twice")
+        members[org_arn] = frozenset(everyone)
+    return members
+
+
 def load_seed(path: Path) -> int:
     """Create every image of the seed file in moto's backends; return how many."""
     try:
@@ -290,8 +368,13 @@ def load_seed(path: Path) -> int:
     except yaml.YAMLError as error:
         raise SeedError(f"{path}: not valid YAML: {error}") from error
     images_by_place = parse_seed(document)
+    memberships = parse_organizations(document)
 
     from moto.ec2.models import ec2_backends
+
+    from tools.local_aws import sharing
+
+    sharing.set_organizations(memberships)
 
     created = 0
     for (account_id, region), images in images_by_place.items():

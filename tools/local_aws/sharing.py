@@ -6,15 +6,17 @@ stays invisible to it. This module hooks the image methods of moto's backend
 so that launch permissions mean what AWS documents:
 
 - DescribeImages returns the caller's own images plus the images of other
-  accounts in the same region that are public or carry a ``UserId`` launch
-  permission for the caller; ``ExecutableUsers``, ``Owners``, ``ImageIds`` and
-  filters scope that set.
+  accounts in the same region that are public, carry a ``UserId`` launch
+  permission for the caller, or are shared with an organization or OU the
+  caller belongs to (membership comes from the seed); ``ExecutableUsers``,
+  ``Owners``, ``ImageIds`` and filters scope that set.
 - Tags stay per account: a shared image is shown to each viewer with the
   viewer's own tags, which moto already stores per backend.
 - Only the owner may read or change an image's attributes or deregister it.
 
 ``install()`` patches moto's classes in place; it neither forks nor copies
-moto. Organization and OU launch permissions are accepted but not evaluated.
+moto. moto stores organization and OU launch permissions but never evaluates
+them; ``set_organizations()`` gives them the accounts they reach.
 """
 
 from __future__ import annotations
@@ -52,6 +54,14 @@ _IMAGE_ID = re.compile(r"^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 RESETTABLE_ATTRIBUTE = "launchPermission"
 
 _ORIGINALS: dict[str, Callable[..., Any]] = {}
+# Organization and OU ARN -> the accounts it reaches (seed.parse_organizations).
+_MEMBERS: dict[str, frozenset[str]] = {}
+
+
+def set_organizations(memberships: dict[str, frozenset[str]]) -> None:
+    """Replace the organizations and OUs: each ARN with the accounts it reaches."""
+    _MEMBERS.clear()
+    _MEMBERS.update(memberships)
 
 
 class ImageNotOwnedError(EC2ClientError):
@@ -96,8 +106,21 @@ def _has_explicit_permission(image: Ami, account_id: str) -> bool:
     return any(lp.get("UserId") == account_id for lp in image.launch_permissions)
 
 
+def _has_organization_permission(image: Ami, account_id: str) -> bool:
+    """Whether an organization or OU the image is shared with has the account as a member."""
+    for lp in image.launch_permissions:
+        arn = lp.get("OrganizationArn") or lp.get("OrganizationalUnitArn")
+        if arn is not None and account_id in _MEMBERS.get(arn, ()):
+            return True
+    return False
+
+
 def _launchable_by(image: Ami, account_id: str) -> bool:
-    return image.is_public or _has_explicit_permission(image, account_id)
+    return (
+        image.is_public
+        or _has_explicit_permission(image, account_id)
+        or _has_organization_permission(image, account_id)
+    )
 
 
 def _as_seen_by(image: Any, viewer: Any) -> Any:
@@ -148,7 +171,13 @@ def _matches_executable_users(image: Ami, users: list[str], caller: str) -> bool
         if user == "all":
             if image.is_public:
                 return True
-        elif _has_explicit_permission(image, caller if user == "self" else user):
+        elif user in ("self", caller):
+            # The DescribeImages reference: for yourself, organization and OU shares count.
+            if _has_explicit_permission(image, caller) or _has_organization_permission(
+                image, caller
+            ):
+                return True
+        elif _has_explicit_permission(image, user):
             return True
     return False
 

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    permission_for,
+)
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import principal_of
+from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
+    principal_problem,
+)
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
-from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import permission_for
 from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import plan_revocations
-from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import principal_of
-from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import principal_problem
 
-ORG = "arn:aws:organizations::111111111111:organization/o-abc123"
-OU = "arn:aws:organizations::111111111111:ou/o-abc123/ou-ab12-cdef3456"
+ORG = "arn:aws:organizations::111111111111:organization/o-abc123defg"
+OU = "arn:aws:organizations::111111111111:ou/o-abc123defg/ou-ab12-cdef3456"
+# An organization whose management account no account file declares.
+PARTNER_ORG = "arn:aws:organizations::777777777777:organization/o-partner0001"
 
 
 def image(name: str) -> SourceImage:
@@ -34,6 +40,11 @@ def test_refuses_principals_that_are_no_account_org_ou_or_all():
     assert principal_problem("22222") is not None
     assert principal_problem("arn:aws:iam::111111111111:root") is not None
     assert principal_problem(ORG) is None
+    assert principal_problem(OU) is None
+    # Organization IDs have 10 to 32 characters after o-; anything around the ARN is refused.
+    assert principal_problem(ORG.replace("o-abc123defg", "o-abc123")) is not None
+    assert principal_problem(ORG + "\n") is not None
+    assert principal_problem(" " + OU) is not None
 
 
 def test_keeps_what_an_entry_matches_and_removes_what_no_entry_matches():
@@ -67,14 +78,43 @@ def test_a_known_account_without_an_entry_loses_every_permission():
 
 
 def test_undeclared_principals_are_reported_and_removed_only_when_asked():
-    permissions = {"ami-web-1": ["055555555555", "all", ORG]}
+    permissions = {"ami-web-1": ["055555555555", PARTNER_ORG]}
 
     kept = plan_revocations([image("web-1")], permissions, {}, set(), False)
     removed = plan_revocations([image("web-1")], permissions, {}, set(), True)
 
     assert kept.removals == ()
-    assert pairs(kept.undeclared) == {("web-1", "055555555555"), ("web-1", "all"), ("web-1", ORG)}
+    assert pairs(kept.undeclared) == {("web-1", "055555555555"), ("web-1", PARTNER_ORG)}
     assert pairs(removed.removals) == pairs(kept.undeclared)
+
+
+def test_public_access_without_an_entry_allowing_it_is_removed():
+    plan = plan_revocations([image("web-1")], {"ami-web-1": ["all"]}, {}, set(), False)
+
+    assert pairs(plan.removals) == {("web-1", "all")}
+    assert plan.removals[0].reason == (
+        "no sharing entry of this source allows public sharing in this region"
+    )
+    assert plan.undeclared == ()
+
+
+def test_declared_organization_and_ou_entries_are_kept_where_their_regex_matches():
+    images = [image("web-1"), image("old-1")]
+    permissions = {"ami-web-1": [ORG, OU, "all"], "ami-old-1": [ORG, "all"]}
+    declared = {p: [re.compile("^web-")] for p in (ORG, OU, "all")}
+
+    plan = plan_revocations(images, permissions, declared, {"111111111111"}, False)
+
+    assert pairs(plan.removals) == {("old-1", ORG), ("old-1", "all")}
+
+
+def test_an_organization_of_a_known_management_account_loses_a_deleted_entry():
+    permissions = {"ami-web-1": [ORG, OU, PARTNER_ORG]}
+
+    plan = plan_revocations([image("web-1")], permissions, {}, {"111111111111"}, False)
+
+    assert pairs(plan.removals) == {("web-1", ORG), ("web-1", OU)}
+    assert pairs(plan.undeclared) == {("web-1", PARTNER_ORG)}
 
 
 def test_removals_are_grouped_into_one_call_per_image():

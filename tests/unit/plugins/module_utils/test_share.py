@@ -372,21 +372,70 @@ def test_never_shares_with_anything_but_a_twelve_digit_account(target):
         check_options(options(target_account_id=target))
 
 
-def test_no_code_path_can_make_an_image_public():
-    # The only launch permission the collection adds is a UserId; "Group" (all) and
-    # organization ARNs never appear in a request that adds. Revocation (_revoke.py) must
-    # name them to take them away, and never adds anything.
+def test_only_the_principal_helpers_name_public_and_organization_permissions():
+    # AWS's "Group" (all) and organization entries are written in one place, permission_for,
+    # so that the only way to a public image is the target_public option checked below.
     utils = Path(_share_module.__file__).parent
-    revoke = utils / "_revoke.py"
     sources = [*utils.glob("*.py"), utils.parent / "modules" / "ami_share.py"]
     for source in sources:
-        if source == revoke:
+        if source.name == "_permissions.py":
             continue
         text = source.read_text()
         assert '"Group"' not in text and "'Group'" not in text, source
         assert "OrganizationArn" not in text, source
+    revoke = utils / "_revoke.py"
     assert '"Add"' not in revoke.read_text()
     assert "create_tags" not in revoke.read_text()
+
+
+def test_public_sharing_needs_allow_public_as_well_as_target_public():
+    public = options(target_account_id=None, target_public=True, copy_tags=False)
+
+    with pytest.raises(
+        ShareError, match="target_public shares with everyone: it needs allow_public"
+    ):
+        check_options(public)
+    check_options({**public, "allow_public": True})
+    with pytest.raises(ShareError, match="allow_public goes only with target_public=true"):
+        check_options(options(allow_public=True))
+
+
+ORG = "arn:aws:organizations::111111111111:organization/o-abc123defg"
+OU = "arn:aws:organizations::111111111111:ou/o-abc123defg/ou-ab12-cdef3456"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("target_organization_arn", ORG),
+        ("target_organizational_unit_arn", OU),
+    ],
+)
+def test_accepts_an_organization_or_ou_target_without_a_target_role(option, value):
+    check_options(options(target_account_id=None, target_role_arn=None, **{option: value}))
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("target_organization_arn", ORG.replace("o-abc123defg", "o-abc")),
+        ("target_organization_arn", ORG + "\n"),
+        ("target_organization_arn", OU),
+        ("target_organizational_unit_arn", ORG),
+        ("target_organizational_unit_arn", OU.replace("ou-ab12-", "ou-")),
+        ("target_organizational_unit_arn", "arn:aws:iam::111111111111:root"),
+    ],
+)
+def test_refuses_a_malformed_organization_or_ou_arn(option, value):
+    with pytest.raises(ShareError, match=f"{option} must be an"):
+        check_options(options(target_account_id=None, **{option: value}))
+
+
+def test_refuses_two_targets_or_none():
+    with pytest.raises(ShareError, match=r"exactly one of target_account_id, .* got 2"):
+        check_options(options(target_organization_arn=ORG))
+    with pytest.raises(ShareError, match=r"exactly one of target_account_id, .* got 0"):
+        check_options(options(target_account_id=None))
 
 
 def test_warns_for_available_images_left_unshared_but_not_for_pending_ones():
