@@ -59,8 +59,8 @@ def read_source_images(
     ]
 
 
-def read_shared_image_ids(source: Account, target_account_id: str) -> set[str]:
-    """IDs of the source's images that carry an explicit launch permission for the target."""
+def read_owned_image_ids(source: Account, **scope: object) -> set[str]:
+    """IDs of the source's own images that DescribeImages selects with `scope`: one listing."""
     return {
         image["ImageId"]
         for image in source.paginate(
@@ -68,25 +68,20 @@ def read_shared_image_ids(source: Account, target_account_id: str) -> set[str]:
             "describe_images",
             "Images",
             Owners=["self"],
-            ExecutableUsers=[target_account_id],
             PaginationConfig={"PageSize": PAGE_SIZE},
+            **scope,
         )
     }
+
+
+def read_shared_image_ids(source: Account, target_account_id: str) -> set[str]:
+    """IDs of the source's images that carry an explicit launch permission for the target."""
+    return read_owned_image_ids(source, ExecutableUsers=[target_account_id])
 
 
 def read_public_image_ids(source: Account) -> set[str]:
-    """IDs of the source's images that are public: one listing, nothing read per image."""
-    return {
-        image["ImageId"]
-        for image in source.paginate(
-            "ec2",
-            "describe_images",
-            "Images",
-            Owners=["self"],
-            Filters=[{"Name": "is-public", "Values": ["true"]}],
-            PaginationConfig={"PageSize": PAGE_SIZE},
-        )
-    }
+    """IDs of the source's images that are public."""
+    return read_owned_image_ids(source, Filters=[{"Name": "is-public", "Values": ["true"]}])
 
 
 def read_target_tags(target: Account, source_account_id: str) -> dict[str, dict[str, str]]:
