@@ -81,8 +81,8 @@ options:
     type: str
   target_organization_arn:
     description:
-      - Share with every account of an AWS Organization, as the launch permission
-        C(OrganizationArn), for example
+      - Share with every account of an AWS Organization, as an organization launch permission,
+        for example
         C(arn:aws:organizations::123456789012:organization/o-a1b2c3d4e5).
       - Tags are not copied to an organization (RV(tags_not_copied) says so), and AWS cannot list
         the images shared with one, so this costs one C(DescribeImageAttribute) per matching

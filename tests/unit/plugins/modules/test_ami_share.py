@@ -101,6 +101,7 @@ def test_every_returned_key_is_documented():
         "unshared",
         "untagged",
         "tagged",
+        "tags_not_copied",
         "skipped_images",
         "image_count",
         "images",
