@@ -16,6 +16,16 @@ description:
   - Every account is in the group C(aws_accounts). Accounts whose C(sharing) holds at least one
     entry with the provider C(ami) are also in the group C(ami_share_sources).
   - Each C(sharing) entry is validated and its C(account.$ref) resolved to the target account.
+  - An entry names exactly one target, in one of four keys. C(account) with a C($ref) to an
+    account file; C(organization_arn), an AWS Organization ARN such as
+    C(arn:aws:organizations::123456789012:organization/o-a1b2c3d4e5); C(organizational_unit_arn),
+    an OU ARN such as C(arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab12-cdef3456);
+    or C(public) set to true, which also needs C(allow_public) set to true on the same entry, so
+    that no single line makes images public. C(allow_public) on any other entry is an error.
+    ARNs are checked against the shapes of the AWS Organizations API, whole (no spaces or newlines
+    around them).
+  - No tags are written for an organization, OU or public entry, since no single account holds
+    them; the role says so in its line for the share.
     A bad entry keeps its place with C(error) set, so that the role reports it and makes no AWS
     call for it while the good entries still run.
   - An account file that cannot be used at all (YAML syntax error, bad C(uid), C(sharing) not a
@@ -24,14 +34,16 @@ description:
     C(resource_sharing.aws.share_amis) fails those hosts so that the run ends failed.
   - Every problem is also shown as a warning. Messages name the file (relative to O(data_dir)),
     the entry index and the field.
-  - Other fields of the account files (C(automationToken), C(accountOwners), C(cleanup), ...) are
-    accepted and never copied into host variables.
+  - Other fields of the account files (C(automationToken), C(accountOwners), C(cleanup), the
+    account-level C(organization), ...) are accepted and never copied into host variables.
   - The host variables of an account are C(aws_account_uid) (a string of 12 digits, leading
     zeros kept), C(aws_default_region), C(aws_supported_regions) (a list, or null) and
     C(sharing), a list of entries with C(provider), C(regex), C(region) (as declared, or null),
     C(account) (the resolved target, with C(name), C(uid), C(resourcesDefaultRegion) and
-    C(supportedDeploymentRegions), or null), C(error) (null, or a message) and C(source)
-    (the file and the index of the entry, for messages).
+    C(supportedDeploymentRegions), or null), C(organization_arn) and C(organizational_unit_arn)
+    (or null), C(public) (a boolean), C(principal) (the target as a launch permission names it:
+    the account ID, the ARN, or C(all); null when the target is not valid), C(error) (null, or
+    a message) and C(source) (the file and the index of the entry, for messages).
 options:
   plugin:
     description: Marks this file as a configuration of this plugin.
@@ -67,6 +79,16 @@ data_dir: data
 #     $ref: /aws/stage/account.yml
 #   regex: '^service-a-.*$'
 #   region: us-west-2
+# - provider: ami
+#   organization_arn: arn:aws:organizations::123456789012:organization/o-a1b2c3d4e5
+#   regex: '^base-'
+# - provider: ami
+#   organizational_unit_arn: arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab12-cdef3456
+#   regex: '^service-b-'
+# - provider: ami
+#   public: true
+#   allow_public: true        # required with public: true
+#   regex: '^public-base-'
 """
 
 import os  # noqa: E402
@@ -92,6 +114,17 @@ AMI_PROVIDER = "ami"
 KNOWN_PROVIDERS = frozenset({AMI_PROVIDER})
 
 UID_PATTERN = re.compile(r"\A[0-9]{12}\Z")
+# The shapes the AWS Organizations API reference gives for organization and OU IDs.
+ORGANIZATION_ARN_PATTERN = re.compile(
+    r"\Aarn:aws(?:-[a-z]+)*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}\Z"
+)
+OU_ARN_PATTERN = re.compile(
+    r"\Aarn:aws(?:-[a-z]+)*:organizations::[0-9]{12}:"
+    r"ou/o-[a-z0-9]{10,32}/ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}\Z"
+)
+# The keys that name an entry's target; an entry names exactly one of them.
+TARGET_KEYS = ("account", "organization_arn", "organizational_unit_arn", "public")
+PUBLIC_PRINCIPAL = "all"
 REGION_PATTERN = re.compile(r"\A[a-z]{2}(-[a-z]+)+-[0-9]+\Z")
 # Account names become inventory host names: keep them to characters host patterns accept.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -364,6 +397,99 @@ def check_regex(prefix: str, regex: Any) -> str | None:
     return None
 
 
+def resolve_account_target(
+    source: Account, prefix: str, target_ref: Any, root: DataRoot
+) -> tuple[Account | None, str | None]:
+    """The account an entry's `account` names, or None and why it cannot be used."""
+    if not isinstance(target_ref, dict):
+        problem = "missing" if target_ref is None else f"got {describe_type(target_ref)}"
+        return None, f"{prefix}.account: must be a mapping with a $ref, {problem}"
+    target, problem = resolve_reference(prefix, target_ref.get("$ref"), root)
+    if problem:
+        return None, problem
+    if target is not None and target.uid == source.uid:
+        return None, f"{prefix}.account: the target is the source account itself ({source.uid})"
+    return target, None
+
+
+def check_arn(
+    prefix: str, key: str, value: Any, pattern: re.Pattern[str], shape: str
+) -> str | None:
+    """Why an entry's organization or OU ARN is not one, or None when it is."""
+    if not isinstance(value, str):
+        return f"{prefix}.{key}: must be {shape}, got {describe_type(value)}"
+    if not pattern.match(value):
+        return f"{prefix}.{key}: {value!r} is not {shape}"
+    return None
+
+
+def resolve_target(
+    source: Account, prefix: str, declared: dict[str, Any], root: DataRoot
+) -> tuple[dict[str, Any], Account | None, list[str]]:
+    """An entry's target fields, its target account if it names one, and every problem."""
+    named = [key for key in TARGET_KEYS if key in declared]
+    allow_public = declared.get("allow_public", False)
+    problems = []
+    if not isinstance(allow_public, bool):
+        problems.append(
+            f"{prefix}.allow_public: must be true or false, got {describe_type(allow_public)}"
+        )
+    if len(named) > 1:
+        message = f"{prefix}: names {' and '.join(named)}; an entry has exactly one target"
+        return {}, None, [*problems, message]
+    if not named or named == ["account"]:
+        target, problem = resolve_account_target(source, prefix, declared.get("account"), root)
+        if problem and not named:
+            problem += " (or give organization_arn, organizational_unit_arn or public instead)"
+        if allow_public is True:
+            problems.append(f"{prefix}.allow_public: goes only with public: true")
+        if target is None:
+            return {}, None, [*problems, problem] if problem else problems
+        return {"account": target.as_target(), "principal": target.uid}, target, problems
+
+    key = named[0]
+    value = declared[key]
+    if allow_public is True and key != "public":
+        problems.append(f"{prefix}.allow_public: goes only with public: true")
+    if key == "public":
+        if value is not True:
+            return (
+                {},
+                None,
+                [
+                    *problems,
+                    f"{prefix}.public: must be true (leave it out to share with no one), "
+                    f"got {describe_type(value)}",
+                ],
+            )
+        if allow_public is not True:
+            return (
+                {},
+                None,
+                [
+                    *problems,
+                    f"{prefix}.allow_public: public sharing makes the images launchable by every "
+                    "AWS account; it needs allow_public: true on the entry as well",
+                ],
+            )
+        return {"public": True, "principal": PUBLIC_PRINCIPAL}, None, problems
+
+    pattern, shape = {
+        "organization_arn": (
+            ORGANIZATION_ARN_PATTERN,
+            "an organization ARN (arn:aws:organizations::<account>:organization/o-<id>)",
+        ),
+        "organizational_unit_arn": (
+            OU_ARN_PATTERN,
+            "an OU ARN (arn:aws:organizations::<account>:ou/o-<id>/ou-<id>)",
+        ),
+    }[key]
+    problem = check_arn(prefix, key, value, pattern, shape)
+    if problem:
+        return {}, None, [*problems, problem]
+    return {key: value, "principal": value}, None, problems
+
+
 def resolve_entry(
     source: Account, index: int, declared: Any, root: DataRoot
 ) -> dict[str, Any] | None:
@@ -374,6 +500,10 @@ def resolve_entry(
         "regex": None,
         "region": None,
         "account": None,
+        "organization_arn": None,
+        "organizational_unit_arn": None,
+        "public": False,
+        "principal": None,
         "error": None,
         "source": prefix,
     }
@@ -394,22 +524,9 @@ def resolve_entry(
     else:
         entry["provider"] = provider
 
-    target = None
-    target_ref = declared.get("account")
-    if not isinstance(target_ref, dict):
-        problem = "missing" if target_ref is None else f"got {describe_type(target_ref)}"
-        errors.append(f"{prefix}.account: must be a mapping with a $ref, {problem}")
-    else:
-        target, problem = resolve_reference(prefix, target_ref.get("$ref"), root)
-        if problem:
-            errors.append(problem)
-        elif target is not None and target.uid == source.uid:
-            errors.append(
-                f"{prefix}.account: the target is the source account itself ({source.uid})"
-            )
-            target = None
-    if target is not None:
-        entry["account"] = target.as_target()
+    fields, target, problems = resolve_target(source, prefix, declared, root)
+    errors.extend(problems)
+    entry.update(fields)
 
     regex = declared.get("regex")
     regex_problem = check_regex(prefix, regex)
@@ -438,6 +555,13 @@ def resolve_entry(
     return entry
 
 
+def target_name(entry: dict[str, Any]) -> str:
+    """How messages name an entry's target: the account's name, the ARN, or 'public'."""
+    if entry["account"]:
+        return entry["account"]["name"]
+    return "public" if entry["public"] else entry["principal"]
+
+
 def resolve_sharing(source: Account, root: DataRoot) -> list[dict[str, Any]]:
     """The sharing entries of one account, resolved, with duplicates marked as errors."""
     entries = []
@@ -448,11 +572,11 @@ def resolve_sharing(source: Account, root: DataRoot) -> list[dict[str, Any]]:
             continue
         if entry["error"] is None:
             region = entry["region"] or source.default_region
-            key = (entry["account"]["uid"], region, entry["regex"])
+            key = (entry["principal"], region, entry["regex"])
             if key in seen:
                 entry["error"] = (
                     f"{entry['source']}: duplicate of sharing[{seen[key]}] "
-                    f"(same target {entry['account']['name']}, region {region} and regex)"
+                    f"(same target {target_name(entry)}, region {region} and regex)"
                 )
             else:
                 seen[key] = index

@@ -93,6 +93,10 @@ def test_resolves_good_entry_with_target_and_declared_region(entries_root: DataR
             "resourcesDefaultRegion": "us-east-1",
             "supportedDeploymentRegions": ["us-east-1", "eu-west-1"],
         },
+        "organization_arn": None,
+        "organizational_unit_arn": None,
+        "public": False,
+        "principal": "222222222222",
         "error": None,
         "source": "aws/builder/account.yml: sharing[0]",
     }
@@ -130,7 +134,8 @@ def test_skips_unknown_provider_with_warning(entries_root: DataRoot) -> None:
 ENTRY_ERRORS = {
     3: "sharing[3].provider: missing",
     4: "sharing[4].provider: must be a string, got a list",
-    5: "sharing[5].account: must be a mapping with a $ref, missing",
+    5: "sharing[5].account: must be a mapping with a $ref, missing (or give organization_arn, "
+    "organizational_unit_arn or public instead)",
     6: "sharing[6].account: must be a mapping with a $ref, got the string '/aws/stage/account.yml'",
     7: "sharing[7].account.$ref: missing",
     8: "sharing[8].account.$ref: must be a string, got the number 42",
@@ -402,3 +407,74 @@ def test_refuses_a_uid_with_a_trailing_newline(tmp_path: Path) -> None:
     assert root.invalid_files["aws/nl.yml"] == [
         "aws/nl.yml: uid: must be exactly 12 digits, got '400000000009\\n'"
     ]
+
+
+# Organization, OU and public targets
+
+ORG = "arn:aws:organizations::111111111111:organization/o-a1b2c3d4e5"
+OU = "arn:aws:organizations::111111111111:ou/o-a1b2c3d4e5/ou-a1b2-c3d4e5f6"
+ORG_SHAPE = "an organization ARN (arn:aws:organizations::<account>:organization/o-<id>)"
+
+
+@pytest.fixture(scope="module")
+def organizations_root() -> DataRoot:
+    return read_data_root(FIXTURES / "organizations")
+
+
+def test_resolves_organization_ou_and_allowed_public_targets(organizations_root: DataRoot) -> None:
+    org, ou, public = (builder_entry(organizations_root, index) for index in (0, 1, 2))
+
+    assert (org["error"], org["organization_arn"], org["principal"], org["account"]) == (
+        None,
+        ORG,
+        ORG,
+        None,
+    )
+    assert (ou["error"], ou["organizational_unit_arn"], ou["principal"], ou["region"]) == (
+        None,
+        OU,
+        OU,
+        "eu-west-1",
+    )
+    assert (public["error"], public["public"], public["principal"]) == (None, True, "all")
+
+
+def test_the_account_level_organization_field_is_accepted_and_ignored(
+    organizations_root: DataRoot,
+) -> None:
+    assert "aws/builder/account.yml" in organizations_root.accounts
+    assert BUILDER not in organizations_root.invalid_files
+
+
+ORGANIZATION_ENTRY_ERRORS = {
+    3: "sharing[3].allow_public: public sharing makes the images launchable by every AWS "
+    "account; it needs allow_public: true on the entry as well",
+    4: "sharing[4].allow_public: public sharing makes the images launchable by every AWS "
+    "account; it needs allow_public: true on the entry as well",
+    5: "sharing[5]: names account and organization_arn; an entry has exactly one target",
+    6: f"sharing[6].organization_arn: '{ORG[:-6]}' is not {ORG_SHAPE}",
+    7: f"sharing[7].organization_arn: '{OU}' is not {ORG_SHAPE}",
+    8: f"sharing[8].organization_arn: '{ORG}\\n' is not {ORG_SHAPE}",
+    9: "sharing[9].organizational_unit_arn: must be an OU ARN "
+    "(arn:aws:organizations::<account>:ou/o-<id>/ou-<id>), got the number 42",
+    10: "sharing[10].allow_public: goes only with public: true",
+    11: "sharing[11].public: must be true (leave it out to share with no one), got a boolean",
+    12: "sharing[12].allow_public: must be true or false, got the string 'yes'; "
+    "aws/builder/account.yml: sharing[12].allow_public: public sharing makes the images "
+    "launchable by every AWS account; it needs allow_public: true on the entry as well",
+    13: f"sharing[13]: duplicate of sharing[0] (same target {ORG}, region us-east-1 and regex)",
+    14: "sharing[14].account: must be a mapping with a $ref, missing (or give organization_arn, "
+    "organizational_unit_arn or public instead)",
+}
+
+
+@pytest.mark.parametrize(("index", "message"), sorted(ORGANIZATION_ENTRY_ERRORS.items()))
+def test_reports_bad_organization_and_public_entries_by_file_index_and_field(
+    organizations_root: DataRoot, index: int, message: str
+) -> None:
+    entry = builder_entry(organizations_root, index)
+
+    assert entry["error"] == f"{BUILDER}: {message}"
+    # A refused target is not carried; entry 10's account and 13's organization are valid.
+    if index not in (10, 13):
+        assert entry["principal"] is None
