@@ -41,7 +41,7 @@ description:
     C(sharing), a list of entries with C(provider), C(regex), C(region) (as declared, or null),
     C(account) (the resolved target, with C(name), C(uid), C(resourcesDefaultRegion) and
     C(supportedDeploymentRegions), or null), C(organization_arn) and C(organizational_unit_arn)
-    (or null), C(public) (a boolean), C(principal) (the target as a launch permission names it:
+    (or null), C(public) (a boolean), C(principal) (the target as a launch permission names it,
     the account ID, the ARN, or C(all); null when the target is not valid), C(error) (null, or
     a message) and C(source) (the file and the index of the entry, for messages).
 options:
