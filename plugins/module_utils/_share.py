@@ -379,6 +379,8 @@ def read_shared_with(
     filter DescribeImages by neither an organization nor an OU, so for those each image
     is read: one DescribeImageAttribute per image in `images`.
     """
+    # Limitation: an organization or OU share reads every matching image on every run, since
+    # no DescribeImages filter names an organization; see docs/sharing-options.md.
     kind = principal_kind(principal)
     if kind == ACCOUNT:
         return read_shared_image_ids(source, principal), {}
