@@ -129,16 +129,17 @@ def test_check_mode_reports_every_stale_permission_and_changes_nothing(revoked):
     result = revoked.preview
 
     assert result["changed"] is True
+    # Public access no entry allows is the source's own stale decision: removed, not reported.
     assert {(r["name"], r["principal"]) for r in result["revoked"]} == {
         ("rv-old-1", TARGET),
+        ("rv-pub-1", "all"),
         ("rv-web-2", KNOWN),
     }
     assert {(r["name"], r["principal"]) for r in result["undeclared"]} == {
-        ("rv-pub-1", "all"),
         ("rv-web-3", UNDECLARED),
     }
     diffs = {d["before_header"]: (d["before"], d["after"]) for d in result["diff"]}
-    assert sorted(h.split(" ")[1] for h in diffs) == ["(rv-old-1)", "(rv-web-2)"]
+    assert sorted(h.split(" ")[1] for h in diffs) == ["(rv-old-1)", "(rv-pub-1)", "(rv-web-2)"]
     web_2 = next(v for h, v in diffs.items() if "rv-web-2" in h)
     assert web_2 == (
         {"launch_permissions": sorted([TARGET, KNOWN])},
@@ -152,13 +153,18 @@ def test_removes_stale_and_deleted_entry_permissions_and_keeps_undeclared_ones(r
     assert revoked.first["failures"] == []
     assert revoked.first["revoked"] == revoked.preview["revoked"]
     assert revoked.first["images_scanned"] == 6
-    assert revoked.first_permissions == {**SEEDED, "rv-web-2": {TARGET}, "rv-old-1": set()}
+    assert revoked.first_permissions == {
+        **SEEDED,
+        "rv-web-2": {TARGET},
+        "rv-old-1": set(),
+        "rv-pub-1": set(),
+    }
 
 
 def test_a_second_run_changes_nothing_and_costs_one_read_per_image(revoked):
     assert revoked.second["changed"] is False
     assert revoked.second["revoked"] == []
-    assert len(revoked.second["undeclared"]) == 2
+    assert len(revoked.second["undeclared"]) == 1
     assert revoked.second_calls == {
         "sts:AssumeRole": 1,
         "ec2:DescribeImages": 1,
@@ -196,7 +202,6 @@ def test_an_empty_declaration_takes_every_known_account_off_every_image(revoker)
     assert revoker.permissions() == {
         **{name: set() for name in SEEDED},
         "rv-web-3": {UNDECLARED},
-        "rv-pub-1": {"all"},
     }
     # Another region is another declaration: eu-west-1 was not touched.
     assert revoker.permissions("eu-west-1") == {"rv-web-eu-1": {TARGET}}
