@@ -114,6 +114,7 @@ def test_job_prints_each_share_and_publishes_all_accounts_shares_as_one_artifact
         "tagged": 2,
         "skipped": 0,
         "failed": 0,
+        "tags_not_copied": False,
         "check_mode": False,
         "errors": [],
     }
