@@ -431,6 +431,14 @@ def test_refuses_a_malformed_organization_or_ou_arn(option, value):
         check_options(options(target_account_id=None, **{option: value}))
 
 
+@pytest.mark.parametrize("option", ["share_snapshots", "share_kms_keys"])
+def test_refuses_snapshot_and_key_access_for_an_organization(option):
+    with pytest.raises(ShareError, match=f"{option} needs target_account_id"):
+        check_options(
+            options(target_account_id=None, target_organization_arn=ORG, **{option: True})
+        )
+
+
 def test_refuses_two_targets_or_none():
     with pytest.raises(ShareError, match=r"exactly one of target_account_id, .* got 2"):
         check_options(options(target_organization_arn=ORG))
