@@ -89,21 +89,41 @@ def test_executable_users_naming_another_account_ignores_organization_shares(
     assert new_image not in ids(source, Owners=["self"], ExecutableUsers=[TARGET_UID])
 
 
-def test_members_launch_and_copy_an_organization_share_and_others_cannot(
+def test_members_launch_an_organization_share_and_others_cannot(
     source: Account, target: Account, third: Account, new_image: str
 ) -> None:
     share(source, new_image, {"OrganizationArn": ORG})
 
     reservation = target.ec2.run_instances(ImageId=new_image, MinCount=1, MaxCount=1)
+
+    assert reservation["Instances"][0]["ImageId"] == new_image
+    with pytest.raises(ClientError) as refused:
+        third.ec2.run_instances(ImageId=new_image, MinCount=1, MaxCount=1)
+    assert refused.value.response["Error"]["Code"] == "InvalidAMIID.NotFound"
+
+
+def test_a_member_copies_an_organization_share_with_snapshot_permission(
+    source: Account, target: Account, new_image: str
+) -> None:
+    share(source, new_image, {"OrganizationArn": ORG})
+    image = source.ec2.describe_images(ImageIds=[new_image])["Images"][0]
+    snapshot_id = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+
+    # As for an image shared with the account itself: copying needs the snapshots too.
+    with pytest.raises(ClientError) as refused:
+        target.ec2.copy_image(SourceImageId=new_image, SourceRegion="us-east-1", Name="early")
+    source.ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot_id,
+        Attribute="createVolumePermission",
+        OperationType="add",
+        UserIds=[TARGET_UID],
+    )
     copy_id = target.ec2.copy_image(
         SourceImageId=new_image, SourceRegion="us-east-1", Name="copy-of-org-share"
     )["ImageId"]
 
-    assert reservation["Instances"][0]["ImageId"] == new_image
+    assert refused.value.response["Error"]["Code"] == "AuthFailure"
     assert target.ec2.describe_images(ImageIds=[copy_id])["Images"][0]["OwnerId"] == TARGET_UID
-    with pytest.raises(ClientError) as refused:
-        third.ec2.run_instances(ImageId=new_image, MinCount=1, MaxCount=1)
-    assert refused.value.response["Error"]["Code"] == "InvalidAMIID.NotFound"
 
 
 def test_the_owner_reads_organization_permissions_back(source: Account, new_image: str) -> None:
