@@ -22,6 +22,7 @@ from typing import NamedTuple
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import account_from_arn
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import map_bounded
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
 
 SHARE_SNAPSHOT = "share_snapshot"
@@ -260,8 +261,11 @@ def apply_access(
     keys = [k for k in plan.grants if set(k.image_ids) - skipped]
     outcome = AccessOutcome()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        errors = pool.map(
-            lambda pair: change_snapshot(source, verb, pair[1], plan.target_account_id), pairs
+        errors = map_bounded(
+            pool,
+            workers,
+            lambda pair: change_snapshot(source, verb, pair[1], plan.target_account_id),
+            pairs,
         )
         for (image_id, snapshot_id), error in zip(pairs, errors):
             if error is None:

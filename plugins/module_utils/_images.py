@@ -5,13 +5,17 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from functools import partial
+from typing import Any
 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
@@ -207,15 +211,33 @@ def untag_images(
     return change_tags(target, "delete_tags", [{"Key": key} for key in sorted(keys)], image_ids)
 
 
+def map_bounded(
+    pool: ThreadPoolExecutor, workers: int, function: Callable[[Any], Any], items: Iterable[Any]
+) -> Iterator[Any]:
+    """`pool.map` that keeps a few calls per worker in flight rather than one per item.
+
+    `ThreadPoolExecutor.map` submits every item at once; with 10,000 images that is 10,000
+    futures and their results alive until the end. Results come back in the items' order.
+    """
+    pending: deque = deque()
+    for item in items:
+        if len(pending) >= 4 * workers:
+            yield pending.popleft().result()
+        pending.append(pool.submit(function, item))
+    while pending:
+        yield pending.popleft().result()
+
+
 def apply_tag_changes(
     pool: ThreadPoolExecutor,
+    workers: int,
     outcome: Outcome,
     action: str,
     change: Callable[[Mapping[str, str], list[str]], list[tuple[str, AwsError | None]]],
     changes: Mapping[str, Mapping[str, str]],
 ) -> None:
     """Run `change` over batches of images that get the same tags, recording `action`."""
-    for results in pool.map(lambda batch: change(*batch), tag_batches(changes)):
+    for results in map_bounded(pool, workers, lambda batch: change(*batch), tag_batches(changes)):
         for image_id, error in results:
             outcome.record(image_id, action, error)
 
@@ -225,7 +247,9 @@ def apply_plan(plan: Plan, source: Account, target: Account | None, workers: int
     outcome = Outcome()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         to_share = [p.image.image_id for p in plan.images if p.share]
-        errors = pool.map(lambda image_id: share_image(source, plan.principal, image_id), to_share)
+        errors = map_bounded(
+            pool, workers, lambda image_id: share_image(source, plan.principal, image_id), to_share
+        )
         for image_id, error in zip(to_share, errors):
             outcome.record(image_id, SHARE, error)
 
@@ -237,7 +261,7 @@ def apply_plan(plan: Plan, source: Account, target: Account | None, workers: int
             for p in plan.images
             if UNTAG in p.actions and p.image.image_id not in outcome.errors
         }
-        apply_tag_changes(pool, outcome, UNTAG, partial(untag_images, target), deletes)
+        apply_tag_changes(pool, workers, outcome, UNTAG, partial(untag_images, target), deletes)
 
         # Limitation: a freshly shared image can be invisible to the target for a moment
         # (eventual consistency) and its CreateTags then fails with InvalidAMIID.NotFound,
@@ -250,5 +274,5 @@ def apply_plan(plan: Plan, source: Account, target: Account | None, workers: int
             and p.image.image_id not in outcome.errors
             and p.image.image_id not in outcome.gone
         }
-        apply_tag_changes(pool, outcome, TAG, partial(tag_images, target), writes)
+        apply_tag_changes(pool, workers, outcome, TAG, partial(tag_images, target), writes)
     return outcome

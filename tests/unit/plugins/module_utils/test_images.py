@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import apply_plan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._images import map_bounded
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
     read_managed_key_images,
 )
@@ -202,3 +204,21 @@ def test_several_name_regexes_share_one_listing_and_keep_each_image_once():
 
     assert [i.image_id for i in images] == ["ami-1", "ami-2", "ami-4"]
     assert source.listings == 1
+
+
+def test_map_bounded_keeps_the_order_and_pulls_only_a_window_of_items_ahead():
+    pulled = []
+
+    def items():
+        for number in range(1000):
+            pulled.append(number)
+            yield number
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = map_bounded(pool, 2, lambda number: number * 2, items())
+        first = next(results)
+        ahead = len(pulled)
+        rest = list(results)
+
+    assert [first, *rest] == [n * 2 for n in range(1000)]
+    assert ahead <= 9
