@@ -22,7 +22,7 @@ from typing import NamedTuple
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import account_from_arn
-from ansible_collections.resource_sharing.aws.plugins.module_utils._images import map_bounded
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import map_bounded
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
 
 SHARE_SNAPSHOT = "share_snapshot"

@@ -12,7 +12,11 @@ from __future__ import annotations
 import threading
 import traceback
 from collections import Counter
+from collections import deque
+from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -319,3 +323,20 @@ def identify(account: Account) -> str:
     if account.account_id is None:
         account.account_id = account.call("sts", "get_caller_identity")["Account"]
     return account.account_id
+
+
+def map_bounded(
+    pool: ThreadPoolExecutor, workers: int, function: Callable[[Any], Any], items: Iterable[Any]
+) -> Iterator[Any]:
+    """`pool.map` that keeps a few calls per worker in flight rather than one per item.
+
+    `ThreadPoolExecutor.map` submits every item at once; with 10,000 images that is 10,000
+    futures and their results alive until the end. Results come back in the items' order.
+    """
+    pending: deque = deque()
+    for item in items:
+        if len(pending) >= 4 * workers:
+            yield pending.popleft().result()
+        pending.append(pool.submit(function, item))
+    while pending:
+        yield pending.popleft().result()

@@ -5,20 +5,17 @@
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Callable
-from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from functools import partial
-from typing import Any
 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import map_bounded
 from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
     permission_for,
 )
@@ -209,23 +206,6 @@ def untag_images(
 ) -> list[tuple[str, AwsError | None]]:
     """Delete the tags with these keys, whatever their values, from `image_ids` in the target."""
     return change_tags(target, "delete_tags", [{"Key": key} for key in sorted(keys)], image_ids)
-
-
-def map_bounded(
-    pool: ThreadPoolExecutor, workers: int, function: Callable[[Any], Any], items: Iterable[Any]
-) -> Iterator[Any]:
-    """`pool.map` that keeps a few calls per worker in flight rather than one per item.
-
-    `ThreadPoolExecutor.map` submits every item at once; with 10,000 images that is 10,000
-    futures and their results alive until the end. Results come back in the items' order.
-    """
-    pending: deque = deque()
-    for item in items:
-        if len(pending) >= 4 * workers:
-            yield pending.popleft().result()
-        pending.append(pool.submit(function, item))
-    while pending:
-        yield pending.popleft().result()
 
 
 def apply_tag_changes(

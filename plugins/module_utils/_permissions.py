@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import map_bounded
 
 PUBLIC = "all"
 ACCOUNT_ID = re.compile(r"\A[0-9]{12}\Z")
@@ -106,7 +107,7 @@ def read_launch_permissions(
     permissions: dict[str, tuple[str, ...]] = {}
     errors: dict[str, AwsError] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for image_id, answer in zip(image_ids, pool.map(read, image_ids)):
+        for image_id, answer in zip(image_ids, map_bounded(pool, workers, read, image_ids)):
             if isinstance(answer, AwsError):
                 errors[image_id] = answer
             else:

@@ -32,6 +32,7 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._access impor
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import CallLog
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import map_bounded
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import read_source_images
 from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import ACCOUNT_ID
 from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import PUBLIC
@@ -190,7 +191,9 @@ def apply_revocations(plan: RevokePlan, source: Account, workers: int) -> dict[s
     """Carry out the removals, one call per image; the errors by image ID."""
     grouped = plan.by_image()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        answers = pool.map(
+        answers = map_bounded(
+            pool,
+            workers,
             lambda image_id: remove_permissions(
                 source, image_id, [r.principal for r in grouped[image_id]]
             ),

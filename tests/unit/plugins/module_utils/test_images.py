@@ -9,8 +9,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import map_bounded
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import apply_plan
-from ansible_collections.resource_sharing.aws.plugins.module_utils._images import map_bounded
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import (
     read_managed_key_images,
 )
