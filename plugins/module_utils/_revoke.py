@@ -379,10 +379,79 @@ def revoke(params: Mapping[str, Any], check_mode: bool, diff: bool) -> dict[str,
         plan = plan_revocations(images, permissions, declared, known, params["revoke_undeclared"])
     except RegexTooSlow as error:
         raise ShareError(str(error), calls.as_dict()) from error
+    access: list[AccessPlan] = []
+    if params.get("share_snapshots"):
+        with share_errors(f"cannot read snapshot permissions in {params['region']}", calls):
+            access = plan_snapshot_revocations(source, plan, images)
     if not check_mode:
         errors.update(apply_revocations(plan, source, params["workers"]))
 
     result = revoke_report(plan, errors, check_mode, diff)
+    result["snapshots_unshared"] = []
+    for account_access in access:
+        # An image whose launch permission stays (its removal failed) keeps its snapshots too.
+        outcome = AccessOutcome()
+        if not check_mode:
+            outcome = apply_access(account_access, source, params["workers"], errors)
+        merge_snapshot_revocations(result, account_access, outcome, check_mode, diff)
     result["images_scanned"] = len(images)
     result["calls"] = calls.as_dict()
     return result
+
+
+def plan_snapshot_revocations(
+    source: Account, plan: RevokePlan, images: Iterable[SourceImage]
+) -> list[AccessPlan]:
+    """Per account that loses a launch permission, its snapshot permissions to take back.
+
+    One paged DescribeSnapshots per such account says which snapshots it may restore. A
+    snapshot that also backs an image the account keeps is left alone: the account still
+    needs it to copy that image.
+    """
+    losing: dict[str, list[SourceImage]] = {}
+    for removal in plan.removals:
+        if ACCOUNT_ID.match(removal.principal):
+            losing.setdefault(removal.principal, []).append(removal.image)
+
+    # Limitation: only accounts that lose a launch permission in this run are read, so a
+    # snapshot permission whose removal failed is not found by later runs (`ami_share` with
+    # `state: absent` and `share_snapshots` takes it back); reading every known account's
+    # would cost a listing per account on every run.
+    access = []
+    for account, lost_images in sorted(losing.items()):
+        permitted = read_permitted_snapshot_ids(source, account)
+        lost_ids = {i.image_id for i in lost_images}
+        kept = {
+            snapshot_id
+            for image in images
+            if image.image_id not in lost_ids
+            and account in plan.permissions.get(image.image_id, ())
+            for snapshot_id in image.snapshot_ids
+        }
+        snapshots = plan_snapshots(lost_images, permitted - kept, remove=True)
+        if snapshots:
+            access.append(AccessPlan(account, snapshots, snapshot_action=UNSHARE_SNAPSHOT))
+    return access
+
+
+def merge_snapshot_revocations(
+    result: dict[str, Any],
+    access: AccessPlan,
+    outcome: AccessOutcome,
+    check_mode: bool,
+    diff: bool,
+) -> None:
+    """Add one account's snapshot revocations to an `ami_revoke` result, the account named."""
+    report = access_report(access, outcome, check_mode, diff)
+    result["changed"] = result["changed"] or report["changed"]
+    result["failures"].extend(report["failures"])
+    result["plan"].extend(report["plan"])
+    result["snapshots_unshared"].extend(
+        {"account_id": access.target_account_id, "image_id": image_id, "snapshot_id": snapshot_id}
+        for image_id, snapshot_ids in report["snapshots_unshared"].items()
+        for snapshot_id in snapshot_ids
+    )
+    for image_diff in report.get("diff", []):
+        header = f"{image_diff['before_header']} of {access.target_account_id}"
+        image_diff.update(before_header=header, after_header=header)
+        result["diff"].append(image_diff)

@@ -41,7 +41,10 @@ attributes:
     description: Makes no change and returns the same RV(revoked), RV(undeclared) and RV(plan).
   diff_mode:
     support: full
-    description: Returns one diff per changed image with its launch permissions before and after.
+    description:
+      - Returns one diff per changed image with its launch permissions before and after.
+      - With O(share_snapshots), also one diff per image and account whose snapshots change,
+        headed C(<image> snapshots of <account>), with C(create_volume_permission) per snapshot.
 options:
   shares:
     description:
@@ -74,13 +77,28 @@ options:
       - Also remove the permissions listed in RV(undeclared).
     type: bool
     default: false
+  share_snapshots:
+    description:
+      - Also take back C(createVolumePermission) on the EBS snapshots of an image from each
+        12-digit account that loses its launch permission on the image, where the account has
+        it, so that it can no longer copy the image. A snapshot that also backs an image the
+        account keeps is left alone.
+      - Costs one paged C(DescribeSnapshots) listing per account that loses a launch
+        permission, and one C(ModifySnapshotAttribute) per snapshot whose permission is removed;
+        nothing when no launch permission is removed.
+      - Snapshots of an image whose launch permission could not be removed are not touched.
+    type: bool
+    default: false
 notes:
   - "IAM actions used: in the source, C(ec2:DescribeImages), C(ec2:DescribeImageAttribute) and
-    C(ec2:ModifyImageAttribute); for the calling identity, C(sts:AssumeRole) on
+    C(ec2:ModifyImageAttribute), and with O(share_snapshots) C(ec2:DescribeSnapshots) and
+    C(ec2:ModifySnapshotAttribute); for the calling identity, C(sts:AssumeRole) on
     O(source_role_arn), and C(sts:GetCallerIdentity) when O(source_account_id) is set without
     O(source_role_arn)."
   - "Cost: 1 C(DescribeImages) page per 1,000 images, 1 C(DescribeImageAttribute) per image the
-    source owns in the region, and 1 C(ModifyImageAttribute) per image that changes."
+    source owns in the region, and 1 C(ModifyImageAttribute) per image that changes; with
+    O(share_snapshots), 1 C(DescribeSnapshots) page per 1,000 permitted snapshots of each account
+    that loses a launch permission, and 1 C(ModifySnapshotAttribute) per snapshot that changes."
 seealso:
   - module: resource_sharing.aws.ami_share
 """
@@ -137,14 +155,29 @@ images_scanned:
   type: int
   sample: 120
 failures:
-  description: One entry per image whose permissions could not be read or changed.
+  description:
+    - One entry per image whose permissions could not be read or changed.
+    - With O(share_snapshots), one entry per snapshot whose permission could not be removed,
+      with the snapshot ID in C(image_id), as M(resource_sharing.aws.ami_share) reports it.
   returned: always
   type: list
   elements: dict
   sample: [{"image_id": "ami-0123456789abcdef0", "operation": "ModifyImageAttribute",
             "code": "AuthFailure", "message": "denied"}]
+snapshots_unshared:
+  description:
+    - With O(share_snapshots), the snapshot permissions removed (in check mode, that would be),
+      one entry per account and snapshot. Empty without O(share_snapshots).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"account_id": "333333333333", "image_id": "ami-0123456789abcdef0",
+            "snapshot_id": "snap-0123456789abcdef0"}]
 plan:
-  description: One C(unshare) action per image and principal, whether applied or not.
+  description:
+    - One C(unshare) action per image and principal, whether applied or not.
+    - With O(share_snapshots), then one C(unshare_snapshot) action per account and snapshot, with
+      C(image_id), C(snapshot_id) and C(account_id).
   returned: always
   type: list
   elements: dict
@@ -178,6 +211,7 @@ ARGUMENT_SPEC = {
     },
     "known_accounts": {"type": "list", "elements": "str", "default": []},
     "revoke_undeclared": {"type": "bool", "default": False},
+    "share_snapshots": {"type": "bool", "default": False},
 }
 
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import UNSHARE_SNAPSHOT
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import AccessOutcome
+from ansible_collections.resource_sharing.aws.plugins.module_utils._access import AccessPlan
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions import (
     permission_for,
 )
@@ -14,7 +18,13 @@ from ansible_collections.resource_sharing.aws.plugins.module_utils._permissions 
     principal_problem,
 )
 from ansible_collections.resource_sharing.aws.plugins.module_utils._plan import SourceImage
+from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import (
+    merge_snapshot_revocations,
+)
 from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import plan_revocations
+from ansible_collections.resource_sharing.aws.plugins.module_utils._revoke import (
+    plan_snapshot_revocations,
+)
 
 ORG = "arn:aws:organizations::111111111111:organization/o-abc123defg"
 OU = "arn:aws:organizations::111111111111:ou/o-abc123defg/ou-ab12-cdef3456"
@@ -123,3 +133,70 @@ def test_removals_are_grouped_into_one_call_per_image():
     plan = plan_revocations([image("web-1")], permissions, {}, {"044444444444"}, True)
 
     assert [len(removals) for removals in plan.by_image().values()] == [2]
+
+
+class SnapshotListings:
+    """A source whose DescribeSnapshots answers per account, counting the listings."""
+
+    def __init__(self, restorable: dict[str, list[str]]) -> None:
+        self.restorable = restorable
+        self.listed: list[str] = []
+
+    def paginate(self, service: str, operation: str, key: str, **request):
+        (account,) = request["RestorableByUserIds"]
+        self.listed.append(account)
+        return [{"SnapshotId": s} for s in self.restorable.get(account, [])]
+
+
+def with_snapshots(name: str, *snapshot_ids: str) -> SourceImage:
+    return SourceImage(f"ami-{name}", name, "available", "111111111111", snapshot_ids=snapshot_ids)
+
+
+def test_snapshot_revocations_read_once_per_losing_account_and_spare_kept_images():
+    web_1 = with_snapshots("web-1", "snap-1")
+    old_1 = with_snapshots("old-1", "snap-2", "snap-shared")
+    web_2 = with_snapshots("web-2", "snap-shared")
+    permissions = {
+        "ami-web-1": ["222222222222", ORG],
+        "ami-old-1": ["222222222222", "333333333333", ORG],
+        "ami-web-2": ["222222222222"],
+    }
+    plan = plan_revocations(
+        [web_1, old_1, web_2],
+        permissions,
+        {"222222222222": [re.compile("^web-")], ORG: [re.compile("^web-")]},
+        {"222222222222", "333333333333", "111111111111"},
+        revoke_undeclared=False,
+    )
+    source = SnapshotListings(
+        {"222222222222": ["snap-1", "snap-2", "snap-shared"], "333333333333": []}
+    )
+
+    access = plan_snapshot_revocations(source, plan, [web_1, old_1, web_2])
+
+    assert sorted(source.listed) == ["222222222222", "333333333333"]
+    # snap-shared also backs web-2, which 222222222222 keeps; snap-1 belongs to a kept image.
+    assert [(a.target_account_id, dict(a.snapshots)) for a in access] == [
+        ("222222222222", {"ami-old-1": ("snap-2",)})
+    ]
+
+
+def test_a_failed_snapshot_is_a_failure_and_the_others_are_reported_done():
+    access = AccessPlan(
+        "222222222222", {"ami-1": ("snap-1", "snap-2")}, snapshot_action=UNSHARE_SNAPSHOT
+    )
+    outcome = AccessOutcome(
+        snapshots={"ami-1": ["snap-2"]},
+        errors={"snap-1": AwsError("ModifySnapshotAttribute", "AuthFailure", "denied")},
+    )
+    result = {"changed": False, "failures": [], "plan": [], "snapshots_unshared": [], "diff": []}
+
+    merge_snapshot_revocations(result, access, outcome, check_mode=False, diff=True)
+
+    assert result["changed"] is True
+    assert result["snapshots_unshared"] == [
+        {"account_id": "222222222222", "image_id": "ami-1", "snapshot_id": "snap-2"}
+    ]
+    assert [(f["image_id"], f["code"]) for f in result["failures"]] == [("snap-1", "AuthFailure")]
+    assert len(result["plan"]) == 2
+    assert [d["before_header"] for d in result["diff"]] == ["ami-1 snapshots of 222222222222"]
