@@ -220,3 +220,70 @@ def test_state_absent_removes_only_the_target_from_the_matching_images(revoker):
     assert [d["after"] for d in preview["diff"]] == [{"launch_permission": False}] * 2
     assert revoker.permissions() == {**SEEDED, "rv-web-1": set(), "rv-web-2": {KNOWN}}
     assert revoker.share(state="absent", name_regex="^rv-web-")["changed"] is False
+
+
+def restorable_by(aws: LocalAws, account: str) -> set[str]:
+    """The source's snapshots the account may create volumes from, read as the account."""
+    answer = aws.ec2(account, "us-east-1").describe_snapshots(RestorableByUserIds=["self"])
+    return {s["SnapshotId"] for s in answer["Snapshots"]}
+
+
+def volume_permissions(aws: LocalAws, snapshot_id: str) -> list[dict]:
+    """The snapshot's createVolumePermission entries, read as the source."""
+    answer = aws.ec2(SOURCE, "us-east-1").describe_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission"
+    )
+    return answer["CreateVolumePermissions"]
+
+
+def test_share_snapshots_takes_the_snapshot_permissions_back_with_the_launch_permissions(revoker):
+    aws = revoker.aws
+    revoker.share(name_regex="^rv-(web|old)-1$", share_snapshots=True)
+    granted = restorable_by(aws, TARGET)
+    images = {i["Name"]: i for i in aws.ec2(SOURCE, "us-east-1").describe_images()["Images"]}
+    old_1 = images["rv-old-1"]
+    copy = aws.ec2(TARGET, "us-east-1").copy_image(
+        SourceImageId=old_1["ImageId"], SourceRegion="us-east-1", Name="copied-while-shared"
+    )
+
+    aws.reset_calls()
+    preview = revoker.revoke("--check", "--diff", shares=[], share_snapshots=True)
+    preview_calls = aws.calls()
+    after_preview = restorable_by(aws, TARGET)
+    first = revoker.revoke(shares=[], share_snapshots=True)
+    aws.reset_calls()
+    rerun = revoker.revoke(shares=[], share_snapshots=True)
+    rerun_calls = aws.calls()
+
+    assert len(granted) == 2
+    assert copy["ImageId"].startswith("ami-")
+    unshared = {(s["account_id"], s["snapshot_id"]) for s in preview["snapshots_unshared"]}
+    assert unshared == {(TARGET, snapshot_id) for snapshot_id in granted}
+    assert [a for a in preview["plan"] if a["action"] == "unshare_snapshot"] == [
+        a for a in first["plan"] if a["action"] == "unshare_snapshot"
+    ]
+    headers = {d["before_header"] for d in preview["diff"]}
+    assert f"{old_1['ImageId']} snapshots of {TARGET}" in headers
+    # One listing per account that loses a launch permission: the target and KNOWN.
+    assert preview_calls["ec2:DescribeSnapshots"] == 2
+    assert not (MUTATING | {"ec2:ModifySnapshotAttribute"}) & set(preview_calls)
+    assert after_preview == granted
+
+    assert first["failures"] == []
+    assert first["snapshots_unshared"] == preview["snapshots_unshared"]
+    assert revoker.permissions()["rv-old-1"] == set()
+    assert restorable_by(aws, TARGET) == set()
+    for snapshot_id in granted:
+        assert volume_permissions(aws, snapshot_id) == []
+    with pytest.raises(Exception, match=r"InvalidAMIID\.NotFound"):
+        aws.ec2(TARGET, "us-east-1").copy_image(
+            SourceImageId=old_1["ImageId"], SourceRegion="us-east-1", Name="not-mine"
+        )
+
+    assert rerun["changed"] is False
+    assert rerun["snapshots_unshared"] == []
+    assert rerun_calls == {
+        "sts:AssumeRole": 1,
+        "ec2:DescribeImages": 1,
+        "ec2:DescribeImageAttribute": 6,
+    }
