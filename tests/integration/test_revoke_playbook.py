@@ -78,3 +78,31 @@ def test_revoke_undeclared_removes_accounts_without_a_file(local_aws_factory):
 
     assert run.returncode == 0, run.output
     assert permissions(aws, "us-east-1")["service-a-2"] == {STAGE}
+
+
+def test_with_ami_share_snapshots_revocation_also_takes_the_snapshot_permission_back(
+    local_aws_factory,
+):
+    aws = local_aws_factory(FLEET / "local-aws-seed.yml")
+    source = aws.ec2(BUILDER, "us-east-1")
+    images = {i["Name"]: i for i in source.describe_images(Owners=["self"])["Images"]}
+    stale = images["service-b-1"]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    # As an earlier run with ami_share_snapshots left it, before the entry was deleted.
+    source.modify_snapshot_attribute(
+        SnapshotId=stale,
+        Attribute="createVolumePermission",
+        CreateVolumePermission={"Add": [{"UserId": STAGE}]},
+    )
+    snapshots = ("-e", "ami_share_snapshots=true", "-e", "ami_share_copy_tags=false")
+
+    run = run_playbook(aws, FLEET / "inventory.app_interface.yml", *REVOKE, *snapshots)
+
+    assert run.returncode == 0, run.output
+    restorable = aws.ec2(STAGE, "us-east-1").describe_snapshots(RestorableByUserIds=["self"])
+    kept = {s["SnapshotId"] for s in restorable["Snapshots"]}
+    assert stale not in kept
+    assert kept == {
+        images[name]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        for name in ("service-a-1", "service-a-2")
+    }
+    assert permissions(aws, "us-east-1")["service-b-1"] == set()
