@@ -14,7 +14,12 @@ description:
   - Reads every C(*.yml) and C(*.yaml) file under O(data_dir) whose C($schema) is
     C(/aws/account-1.yml) and makes one host per AWS account, named after the account's C(name).
   - Every account is in the group C(aws_accounts). Accounts whose C(sharing) holds at least one
-    entry with the provider C(ami) are also in the group C(ami_share_sources).
+    entry with the provider C(ami), or is written as an empty list (the account shares no AMI, so
+    that revocation takes back what it shared), are also in the group
+    C(ami_share_sources). An account without a C(sharing) key is left alone.
+  - A provider that differs from C(ami) only by case or spaces (C(AMI), C('ami ')) is an invalid
+    entry, not another provider's. An entry's region (its own, or the source's
+    C(resourcesDefaultRegion)) that the installed botocore does not know is an invalid entry.
   - Each C(sharing) entry is validated and its C(account.$ref) resolved to the target account.
   - An entry names exactly one target, in one of four keys. C(account) with a C($ref) to an
     account file; C(organization_arn), an AWS Organization ARN such as
@@ -91,6 +96,7 @@ data_dir: data
 #   regex: '^public-base-'
 """
 
+import functools  # noqa: E402
 import os  # noqa: E402
 import posixpath  # noqa: E402
 import re  # noqa: E402
@@ -164,6 +170,8 @@ class Account:
     default_region: str
     supported_regions: list[str] | None
     sharing: list[Any]
+    # `sharing: []` written out: the account shares no AMI (revocation takes back what it did).
+    shares_nothing: bool = False
 
     def as_target(self) -> dict[str, Any]:
         """The target description carried by a sharing entry."""
@@ -323,7 +331,10 @@ def read_account(relative: str, document: dict[str, Any]) -> tuple[Account | Non
 
     if errors:
         return None, errors
-    account = Account(relative, name, uid, default_region, supported_regions, sharing)
+    shares_nothing = document.get("sharing") == []
+    account = Account(
+        relative, name, uid, default_region, supported_regions, sharing, shares_nothing
+    )
     return account, []
 
 
@@ -518,6 +529,13 @@ def resolve_entry(
         errors.append(f"{prefix}.provider: missing")
     elif not isinstance(provider, str):
         errors.append(f"{prefix}.provider: must be a string, got {describe_type(provider)}")
+    elif provider not in KNOWN_PROVIDERS and provider.strip().lower() in KNOWN_PROVIDERS:
+        # A near miss is a declaration gone wrong, not another provider's entry: it must
+        # stop revocation for this source like any other invalid entry.
+        errors.append(
+            f"{prefix}.provider: '{provider}' is not a provider; did you mean "
+            f"'{provider.strip().lower()}'?"
+        )
     elif provider not in KNOWN_PROVIDERS:
         root.warnings.append(f"{prefix}.provider: unknown provider '{provider}', entry skipped")
         return None
@@ -542,17 +560,43 @@ def resolve_entry(
             errors.append(f"{prefix}.region: {region_problem}")
         else:
             entry["region"] = region
-    if target is not None and target.supported_regions is not None and not errors:
-        effective = region if region is not None else source.default_region
-        if effective not in target.supported_regions:
-            origin = "" if region is not None else " (the source's resourcesDefaultRegion)"
-            errors.append(
-                f"{prefix}.region: {effective}{origin} is not among the supportedDeploymentRegions "
-                f"of {target.file} ({', '.join(target.supported_regions)})"
-            )
+    effective = region if region is not None else source.default_region
+    known = known_ec2_regions()
+    if not errors and known is not None and effective not in known:
+        field_name = "region" if region is not None else "region (from resourcesDefaultRegion)"
+        errors.append(
+            f"{prefix}.{field_name}: '{effective}' is not an EC2 region that the installed "
+            "botocore knows; check the name, or upgrade botocore if the region is new"
+        )
+    supported = target.supported_regions if target is not None else None
+    if supported is not None and not errors and effective not in supported:
+        origin = "" if region is not None else " (the source's resourcesDefaultRegion)"
+        errors.append(
+            f"{prefix}.region: {effective}{origin} is not among the supportedDeploymentRegions "
+            f"of {target.file} ({', '.join(target.supported_regions)})"
+        )
 
     entry["error"] = "; ".join(errors) or None
     return entry
+
+
+@functools.cache
+def known_ec2_regions() -> frozenset[str] | None:
+    """Every EC2 region of every partition botocore knows, or None without botocore.
+
+    The module refuses the others before any call; checking here makes such an entry
+    invalid, so that it also stops revocation for its source.
+    """
+    try:
+        import botocore.session  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
 
 
 def target_name(entry: dict[str, Any]) -> str:
@@ -650,7 +694,7 @@ class InventoryModule(BaseInventoryPlugin):
             self.inventory.set_variable(host, "aws_default_region", account.default_region)
             self.inventory.set_variable(host, "aws_supported_regions", account.supported_regions)
             self.inventory.set_variable(host, "sharing", entries)
-            if entries:
+            if entries or account.shares_nothing:
                 self.inventory.add_child(SOURCES_GROUP, host)
             for entry in entries:
                 if entry["error"]:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from harness import MUTATING
 from harness import REPO
@@ -106,3 +107,23 @@ def test_with_ami_share_snapshots_revocation_also_takes_the_snapshot_permission_
         for name in ("service-a-1", "service-a-2")
     }
     assert permissions(aws, "us-east-1")["service-b-1"] == set()
+
+
+def test_a_source_whose_sharing_became_an_empty_list_loses_every_declared_share(
+    local_aws_factory, tmp_path
+):
+    aws = local_aws_factory(FLEET / "local-aws-seed.yml")
+    fleet = tmp_path / "fleet"
+    shutil.copytree(FLEET, fleet)
+    builder = fleet / "data" / "aws" / "builder" / "account.yml"
+    builder.write_text(builder.read_text().split("sharing:")[0] + "sharing: []\n")
+
+    run = run_playbook(aws, fleet / "inventory.app_interface.yml", *REVOKE)
+
+    assert run.returncode == 0, run.output
+    assert permissions(aws, "us-east-1") == {
+        "service-a-1": set(),
+        "service-a-2": {STRANGER},  # No file declares it: reported and kept.
+        "service-b-1": set(),
+    }
+    assert permissions(aws, "us-west-2") == {"service-a-west-1": set()}

@@ -478,3 +478,71 @@ def test_reports_bad_organization_and_public_entries_by_file_index_and_field(
     # A refused target is not carried; entry 10's account and 13's organization are valid.
     if index not in (10, 13):
         assert entry["principal"] is None
+
+
+def write_accounts(root: Path, builder_sharing: str) -> Path:
+    """A data root with a builder (sharing as given, YAML text) and a stage account."""
+    for name, uid, sharing in (
+        ("builder", "111111111111", builder_sharing),
+        ("stage", "222222222222", ""),
+    ):
+        account = root / "aws" / name / "account.yml"
+        account.parent.mkdir(parents=True)
+        account.write_text(
+            f"$schema: /aws/account-1.yml\nname: {name}\nuid: '{uid}'\n"
+            f"resourcesDefaultRegion: us-east-1\n{sharing}"
+        )
+    return root
+
+
+@pytest.mark.parametrize("provider", ["AMI", "'ami '", "Ami"])
+def test_a_provider_that_is_ami_but_for_case_or_spaces_is_an_invalid_entry(
+    tmp_path: Path, provider: str
+) -> None:
+    sharing = (
+        f"sharing:\n- provider: {provider}\n  account:\n    $ref: /aws/stage/account.yml\n"
+        "  regex: '^web-'\n"
+    )
+    root = read_data_root(write_accounts(tmp_path, sharing))
+
+    (entry,) = root.sharing[BUILDER]
+    assert entry["error"].startswith(f"{BUILDER}: sharing[0].provider: ")
+    assert "did you mean 'ami'?" in entry["error"]
+    assert root.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("region_line", "field"),
+    [("  region: us-east-9\n", "region"), ("", "region (from resourcesDefaultRegion)")],
+)
+def test_a_region_botocore_does_not_know_is_an_invalid_entry(
+    tmp_path: Path, region_line: str, field: str
+) -> None:
+    sharing = (
+        "sharing:\n- provider: ami\n  account:\n    $ref: /aws/stage/account.yml\n"
+        f"  regex: '^web-'\n{region_line}"
+    )
+    data = write_accounts(tmp_path, sharing)
+    if not region_line:
+        builder = data / "aws" / "builder" / "account.yml"
+        builder.write_text(builder.read_text().replace("us-east-1", "us-east-9"))
+
+    (entry,) = read_data_root(data).sharing[BUILDER]
+
+    assert entry["error"] == (
+        f"{BUILDER}: sharing[0].{field}: 'us-east-9' is not an EC2 region that the installed "
+        "botocore knows; check the name, or upgrade botocore if the region is new"
+    )
+
+
+def test_an_account_that_writes_sharing_as_an_empty_list_is_a_source(tmp_path: Path) -> None:
+    data = write_accounts(tmp_path / "data", "sharing: []\n")
+    config = tmp_path / "inventory.app_interface.yml"
+    config.write_text(f"plugin: resource_sharing.aws.app_interface\ndata_dir: {data}\n")
+
+    inventory, _ = run_inventory(config)
+
+    # stage has no sharing key at all, so it is not a source; builder declared that it shares
+    # nothing, so revocation runs for it.
+    assert inventory["ami_share_sources"]["hosts"] == ["builder"]
+    assert inventory["_meta"]["hostvars"]["builder"]["sharing"] == []
