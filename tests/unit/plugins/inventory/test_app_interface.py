@@ -540,7 +540,7 @@ def test_an_account_that_writes_sharing_as_an_empty_list_is_a_source(tmp_path: P
     config = tmp_path / "inventory.app_interface.yml"
     config.write_text(f"plugin: resource_sharing.aws.app_interface\ndata_dir: {data}\n")
 
-    inventory, _ = run_inventory(config)
+    inventory = run_inventory(config)[0]
 
     # stage has no sharing key at all, so it is not a source; builder declared that it shares
     # nothing, so revocation runs for it.
