@@ -18,11 +18,9 @@ def role(uid: str) -> str:
     return f"arn:aws:iam::{uid}:role/ami-share"
 
 
-def test_policy_copies_selected_tags_adds_extra_ones_and_prunes_only_what_it_wrote(
-    local_aws_factory, tmp_path
-):
-    aws = local_aws_factory(SEED)
-    args = {
+def share_of_app_web_1(aws, **options) -> dict:
+    """The module arguments of a share of the image app-web-1, with these tag options."""
+    return {
         "region": "us-east-1",
         "name_regex": "^app-web-1$",
         "source_account_id": SOURCE,
@@ -30,10 +28,17 @@ def test_policy_copies_selected_tags_adds_extra_ones_and_prunes_only_what_it_wro
         "source_role_arn": role(SOURCE),
         "target_role_arn": role(TARGET),
         "endpoint_url": aws.url,
-        "tag_exclude": ["app"],
-        "extra_tags": {"shared-from": "builder"},
-        "prune_tags": True,
+        **options,
     }
+
+
+def test_policy_copies_selected_tags_adds_extra_ones_and_prunes_only_what_it_wrote(
+    local_aws_factory, tmp_path
+):
+    aws = local_aws_factory(SEED)
+    args = share_of_app_web_1(
+        aws, tag_exclude=["app"], extra_tags={"shared-from": "builder"}, prune_tags=True
+    )
     source = aws.ec2(SOURCE, "us-east-1")
     target = aws.ec2(TARGET, "us-east-1")
     image_id = source.describe_images(
@@ -79,16 +84,7 @@ def test_a_source_tag_named_like_the_record_never_reaches_the_target_nor_prunes_
     local_aws_factory, tmp_path
 ):
     aws = local_aws_factory(SEED)
-    args = {
-        "region": "us-east-1",
-        "name_regex": "^app-web-1$",
-        "source_account_id": SOURCE,
-        "target_account_id": TARGET,
-        "source_role_arn": role(SOURCE),
-        "target_role_arn": role(TARGET),
-        "endpoint_url": aws.url,
-        "extra_tags": {"cost-center": 1234},
-    }
+    args = share_of_app_web_1(aws, extra_tags={"cost-center": 1234})
     source = aws.ec2(SOURCE, "us-east-1")
     target = aws.ec2(TARGET, "us-east-1")
     image_id = source.describe_images(
