@@ -14,9 +14,9 @@ description:
   - Reads every C(*.yml) and C(*.yaml) file under O(data_dir) whose C($schema) is
     C(/aws/account-1.yml) and makes one host per AWS account, named after the account's C(name).
   - Every account is in the group C(aws_accounts). Accounts whose C(sharing) holds at least one
-    entry with the provider C(ami), or is written as an empty list (the account shares no AMI, so
-    that revocation takes back what it shared), are also in the group
-    C(ami_share_sources). An account without a C(sharing) key is left alone.
+    entry with the provider C(ami), or is present with no entry (an empty list, or the key left
+    with no value; the account shares no AMI, so revocation takes back what it shared), are also
+    in the group C(ami_share_sources). An account without a C(sharing) key is left alone.
   - A provider that differs from C(ami) only by case or spaces (C(AMI), C('ami ')) is an invalid
     entry, not another provider's. An entry's region (its own, or the source's
     C(resourcesDefaultRegion)) that the installed botocore does not know is an invalid entry.
@@ -170,7 +170,8 @@ class Account:
     default_region: str
     supported_regions: list[str] | None
     sharing: list[Any]
-    # `sharing: []` written out: the account shares no AMI (revocation takes back what it did).
+    # `sharing` written out with no entry: the account shares no AMI, and revocation takes
+    # back what it shared.
     shares_nothing: bool = False
 
     def as_target(self) -> dict[str, Any]:
@@ -331,7 +332,8 @@ def read_account(relative: str, document: dict[str, Any]) -> tuple[Account | Non
 
     if errors:
         return None, errors
-    shares_nothing = document.get("sharing") == []
+    # `sharing:` left with no entries reads as null; both say the account shares no AMI.
+    shares_nothing = "sharing" in document and document["sharing"] in (None, [])
     account = Account(
         relative, name, uid, default_region, supported_regions, sharing, shares_nothing
     )

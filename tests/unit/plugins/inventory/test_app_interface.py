@@ -535,8 +535,11 @@ def test_a_region_botocore_does_not_know_is_an_invalid_entry(
     )
 
 
-def test_an_account_that_writes_sharing_as_an_empty_list_is_a_source(tmp_path: Path) -> None:
-    data = write_accounts(tmp_path / "data", "sharing: []\n")
+@pytest.mark.parametrize("sharing", ["sharing: []\n", "sharing:\n"])
+def test_an_account_whose_sharing_key_has_no_entry_is_a_source(
+    tmp_path: Path, sharing: str
+) -> None:
+    data = write_accounts(tmp_path / "data", sharing)
     config = tmp_path / "inventory.app_interface.yml"
     config.write_text(f"plugin: resource_sharing.aws.app_interface\ndata_dir: {data}\n")
 
