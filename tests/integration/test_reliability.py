@@ -51,7 +51,7 @@ def test_a_failing_share_role_region_or_image_stops_nothing_else(local_aws_facto
     fleet = tmp_path / "fleet"
     shutil.copytree(FLEET, fleet)
     builder_file = fleet / "data" / "aws" / "builder" / "account.yml"
-    # A fourth share whose region is well formed but exists nowhere.
+    # A fourth entry whose region is well formed but exists nowhere: invalid (inventory).
     builder_file.write_text(
         builder_file.read_text()
         + "- provider: ami\n  account:\n    $ref: /aws/prod/account.yml\n"
@@ -102,7 +102,8 @@ def test_a_failing_share_role_region_or_image_stops_nothing_else(local_aws_facto
         f"arn:aws:iam::{PROD}:role/ami-share"
     ), prod_lines
     assert prod_lines[1].startswith(
-        "builder -> prod us-east-9: region 'us-east-9' is not an EC2 region"
+        "builder -> prod us-east-9: aws/builder/account.yml: sharing[3].region: 'us-east-9' "
+        "is not an EC2 region"
     ), prod_lines
     assert prod_lines[2].startswith("builder -> prod us-west-2: the calling identity may not")
     assert "AccessDenied" in prod_lines[0] and "AccessDenied" in prod_lines[2]
