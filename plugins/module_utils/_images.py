@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from functools import partial
+from typing import Any
 
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
@@ -38,6 +40,13 @@ AWS_MANAGED_EBS_KEY = "alias/aws/ebs"
 IMAGE_GONE_CODES = frozenset({"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound"})
 
 
+def list_images(account: Account, **selection: Any) -> Iterator[dict[str, Any]]:
+    """The images DescribeImages selects for `account`, in pages of PAGE_SIZE, one at a time."""
+    return account.paginate(
+        "ec2", "describe_images", "Images", PaginationConfig={"PageSize": PAGE_SIZE}, **selection
+    )
+
+
 def read_source_images(
     source: Account, patterns: re.Pattern[str] | Sequence[re.Pattern[str]]
 ) -> list[SourceImage]:
@@ -49,30 +58,14 @@ def read_source_images(
         patterns = [patterns]
     return [
         SourceImage.from_describe(image)
-        for image in source.paginate(
-            "ec2",
-            "describe_images",
-            "Images",
-            Owners=["self"],
-            PaginationConfig={"PageSize": PAGE_SIZE},
-        )
+        for image in list_images(source, Owners=["self"])
         if any(name_matches(pattern, image.get("Name", "")) for pattern in patterns)
     ]
 
 
 def read_owned_image_ids(source: Account, **scope: object) -> set[str]:
     """IDs of the source's own images that DescribeImages selects with `scope`: one listing."""
-    return {
-        image["ImageId"]
-        for image in source.paginate(
-            "ec2",
-            "describe_images",
-            "Images",
-            Owners=["self"],
-            PaginationConfig={"PageSize": PAGE_SIZE},
-            **scope,
-        )
-    }
+    return {image["ImageId"] for image in list_images(source, Owners=["self"], **scope)}
 
 
 def read_shared_image_ids(source: Account, target_account_id: str) -> set[str]:
@@ -89,13 +82,7 @@ def read_target_tags(target: Account, source_account_id: str) -> dict[str, dict[
     """The target's own tags on every image of the source that the target can see."""
     return {
         image["ImageId"]: tags_from_list(image.get("Tags", []))
-        for image in target.paginate(
-            "ec2",
-            "describe_images",
-            "Images",
-            Owners=[source_account_id],
-            PaginationConfig={"PageSize": PAGE_SIZE},
-        )
+        for image in list_images(target, Owners=[source_account_id])
     }
 
 
