@@ -6,9 +6,13 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """The options of plugins/module_utils/_options.py CONNECTION_SPEC, shared by the modules."""
+    """What the modules need and the options of plugins/module_utils/_options.py CONNECTION_SPEC."""
 
     DOCUMENTATION = r"""
+requirements:
+  - python >= 3.9
+  - boto3 >= 1.34.0
+  - botocore >= 1.34.0
 options:
   region:
     description:

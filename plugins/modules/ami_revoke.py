@@ -29,10 +29,6 @@ description:
     task fails at the end.
 author:
   - resource_sharing.aws maintainers (!UNKNOWN)
-requirements:
-  - python >= 3.9
-  - boto3 >= 1.34.0
-  - botocore >= 1.34.0
 extends_documentation_fragment:
   - resource_sharing.aws.connection
 attributes:

@@ -39,10 +39,6 @@ description:
     longer declare, see M(resource_sharing.aws.ami_revoke).
 author:
   - resource_sharing.aws maintainers (!UNKNOWN)
-requirements:
-  - python >= 3.9
-  - boto3 >= 1.34.0
-  - botocore >= 1.34.0
 extends_documentation_fragment:
   - resource_sharing.aws.connection
 attributes:
