@@ -212,26 +212,18 @@ def change_snapshot(
     source: Account, verb: str, snapshot_id: str, target_account_id: str
 ) -> AwsError | None:
     """Add or remove the target's createVolumePermission on one snapshot."""
-    try:
-        source.call(
-            "ec2",
-            "modify_snapshot_attribute",
-            SnapshotId=snapshot_id,
-            Attribute="createVolumePermission",
-            CreateVolumePermission={verb: [{"UserId": target_account_id}]},
-        )
-    except AwsError as error:
-        return error
-    return None
+    return source.change(
+        "ec2",
+        "modify_snapshot_attribute",
+        SnapshotId=snapshot_id,
+        Attribute="createVolumePermission",
+        CreateVolumePermission={verb: [{"UserId": target_account_id}]},
+    )
 
 
 def create_grant(source: Account, request: Mapping[str, Any]) -> AwsError | None:
     """Create the product's grant on one key; KMS returns the same grant for the same name."""
-    try:
-        source.call("kms", "create_grant", **request)
-    except AwsError as error:
-        return error
-    return None
+    return source.change("kms", "create_grant", **request)
 
 
 @dataclass

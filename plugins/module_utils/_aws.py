@@ -202,6 +202,17 @@ class Account:
             # botocore's parsers fail this way on an answer that is not AWS's XML or JSON.
             raise not_aws(operation, "expected fields") from exc
 
+    def change(self, service: str, method: str, **params: Any) -> AwsError | None:
+        """Call a `method` whose answer says nothing more than success: its error, or None.
+
+        For the per-image and per-snapshot writes, whose failures are recorded one by one.
+        """
+        try:
+            self.call(service, method, **params)
+        except AwsError as error:
+            return error
+        return None
+
     def paginate(self, service: str, method: str, key: str, **params: Any) -> Iterator[Any]:
         """Yield every item under `key` of every page of `method`, raising `AwsError` on failure."""
         client = self.client(service)

@@ -150,16 +150,12 @@ class Outcome:
 
 def share_image(source: Account, principal: str, image_id: str) -> AwsError | None:
     """Add the principal's launch permission to one image; the error, if any, is returned."""
-    try:
-        source.call(
-            "ec2",
-            "modify_image_attribute",
-            ImageId=image_id,
-            LaunchPermission={"Add": [permission_for(principal)]},
-        )
-    except AwsError as error:
-        return error
-    return None
+    return source.change(
+        "ec2",
+        "modify_image_attribute",
+        ImageId=image_id,
+        LaunchPermission={"Add": [permission_for(principal)]},
+    )
 
 
 def change_tags(

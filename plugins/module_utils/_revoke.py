@@ -175,16 +175,12 @@ def plan_revocations(
 
 def remove_permissions(source: Account, image_id: str, principals: list[str]) -> AwsError | None:
     """Take these principals' launch permissions off one image in one call."""
-    try:
-        source.call(
-            "ec2",
-            "modify_image_attribute",
-            ImageId=image_id,
-            LaunchPermission={"Remove": [permission_for(p) for p in principals]},
-        )
-    except AwsError as error:
-        return error
-    return None
+    return source.change(
+        "ec2",
+        "modify_image_attribute",
+        ImageId=image_id,
+        LaunchPermission={"Remove": [permission_for(p) for p in principals]},
+    )
 
 
 def apply_revocations(plan: RevokePlan, source: Account, workers: int) -> dict[str, AwsError]:

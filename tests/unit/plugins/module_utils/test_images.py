@@ -8,6 +8,7 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import Account
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import AwsError
 from ansible_collections.resource_sharing.aws.plugins.module_utils._aws import map_bounded
 from ansible_collections.resource_sharing.aws.plugins.module_utils._images import apply_plan
@@ -41,6 +42,8 @@ class RecordingAccount:
         if isinstance(answer, AwsError):
             raise answer
         return answer
+
+    change = Account.change  # The real method, over this call.
 
 
 def image(image_id: str, **tags: str) -> SourceImage:
